@@ -20,6 +20,9 @@ type Fake struct {
 	// Inject, when set, is asked about every op before it runs; it is called
 	// from the goroutine running Do.
 	Inject func(op *Op) Fault
+	// BeforeDo, when set, runs at the start of every Do with its ops; tests
+	// use it to hold a round while they queue the next one.
+	BeforeDo func(ops []Op)
 
 	submits, writes, syncs atomic.Int64
 }
@@ -38,6 +41,9 @@ func (f *Fake) Stats() (submits, writes, syncs int64) {
 // Do runs ops in order; an op linked after a failed one gets ErrCanceled.
 func (f *Fake) Do(ops []Op) {
 	f.submits.Add(1)
+	if f.BeforeDo != nil {
+		f.BeforeDo(ops)
+	}
 	broken := false // the current link chain has failed
 	for i := range ops {
 		op := &ops[i]

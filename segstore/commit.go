@@ -31,7 +31,6 @@ type group struct {
 	seg     *segment
 	writeOp int // index in ops, -1 if none
 	syncOp  int // index in ops, -1 if none
-	rolled  *segment
 }
 
 // committer is group commit: one goroutine takes every append queued since
@@ -54,9 +53,9 @@ type committer struct {
 	work     []pending
 	deferred []pending // appends waiting behind a roll
 	groups   []group
-	ops    []ioring.Op
-	bufs   [][]byte
-	done   chan struct{}
+	ops      []ioring.Op
+	bufs     [][]byte
+	done     chan struct{}
 }
 
 func newCommitter(s *Store, eng ioring.Engine) *committer {
@@ -183,14 +182,21 @@ func (c *committer) plan(g *group, now time.Time) {
 	first := &c.work[g.items[0]]
 	if seg.size > 0 && l.shouldRoll(seg, seg.size+int64(len(first.buf)), first.last, now) {
 		l.mu.Unlock()
+		// The old segment is made durable before any byte goes to the new one:
+		// otherwise a crash could keep the new segment's data and lose the old
+		// one's tail, leaving a hole in the offsets.
+		l.finishRoll(seg)
 		ns, err := l.roll(first.base)
 		l.mu.Lock()
+		if err == nil {
+			err = l.err // finishRoll's sync may have failed
+		}
 		if err != nil {
 			c.abortLocked(g, err)
 			l.mu.Unlock()
 			return
 		}
-		g.rolled, seg = seg, ns
+		seg = ns
 	}
 	g.seg, g.pos = seg, seg.size
 	end := seg.size
@@ -306,10 +312,6 @@ func (c *committer) finish(g *group, now time.Time) {
 			c.applyWrite(g, now)
 		}
 		c.ops[g.writeOp].Bufs = nil
-	}
-	if g.rolled != nil {
-		l.finishRoll(g.rolled)
-		g.rolled = nil
 	}
 	for _, i := range g.items {
 		p := &c.work[i]

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
+	"log/slog"
 	"math/rand"
 	"sync"
 	"testing"
@@ -75,7 +77,8 @@ type env struct {
 func newEnv(t *testing.T, mut func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, fs: vfs.NewMem(), eng: ioring.NewFake(), clock: time.UnixMilli(1_700_000_000_000)}
-	e.cfg = Config{Dir: "/data", FS: e.fs, Engine: e.eng, Now: e.now}
+	e.cfg = Config{Dir: "/data", FS: e.fs, Engine: e.eng, Now: e.now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mut != nil {
 		mut(&e.cfg)
 	}

@@ -181,10 +181,10 @@ func TestLogAppendTimeAndTimeLookups(t *testing.T) {
 	}
 	f(0, 0, 10_000, true)
 	f(10_002, 2, 10_002, true)
-	f(10_005, 5, 10_100, true)   // between batches: first record of the next
-	f(10_703, 38, 10_703, true)  // inside a compressed batch
-	f(11_904, 99, 11_904, true)  // last record
-	f(11_905, -1, -1, false)     // newer than everything
+	f(10_005, 5, 10_100, true)  // between batches: first record of the next
+	f(10_703, 38, 10_703, true) // inside a compressed batch
+	f(11_904, 99, 11_904, true) // last record
+	f(11_905, -1, -1, false)    // newer than everything
 	off, ts, found, err := l.MaxTimestamp()
 	if err != nil || !found || off != 99 || ts != 11_904 {
 		t.Fatalf("MaxTimestamp = %d %d %v %v", off, ts, found, err)

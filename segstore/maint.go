@@ -19,8 +19,9 @@ func (l *Log) roll(base int64) (*segment, error) {
 	return s, nil
 }
 
-// finishRoll makes the segment that just stopped being active durable and
-// writes its indexes, so recovery never has to scan it. Committer goroutine.
+// finishRoll makes the segment about to stop being active durable and writes
+// its indexes, so recovery never has to scan it. Committer goroutine, before
+// the new segment is created.
 func (l *Log) finishRoll(old *segment) {
 	l.mu.Lock()
 	needSync := old.synced < old.size

@@ -40,6 +40,14 @@ func (st *Store) openLog(topic string, partition int32, dir string, recoveryPoin
 	}
 
 	for i, base := range bases {
+		if i > 0 && base > l.segs[i-1].next {
+			// A hole: the previous segment lost its tail in a crash. Everything
+			// from here on follows missing data and cannot be served.
+			st.log.Warn("segment starts past the end of the previous one, dropping it and later ones",
+				"dir", dir, "segment", base, "previous_end", l.segs[i-1].next)
+			l.dropAfter(i - 1)
+			break
+		}
 		f, err := st.fs.OpenRW(segName(dir, base, ".log"))
 		if err != nil {
 			l.closeSegs()
