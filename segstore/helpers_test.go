@@ -91,6 +91,8 @@ func newEnv(t *testing.T, mut func(*Config)) *env {
 	return e
 }
 
+func newFakeQuiet() *ioring.Fake { return ioring.NewFake() }
+
 func (e *env) now() time.Time {
 	e.clockMu.Lock()
 	defer e.clockMu.Unlock()
@@ -106,6 +108,12 @@ func (e *env) advance(d time.Duration) {
 func (e *env) open() {
 	e.t.Helper()
 	e.cfg.FS, e.cfg.Engine = e.fs, e.eng
+	if e.cfg.Logger == nil {
+		e.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if e.cfg.Now == nil {
+		e.cfg.Now = time.Now
+	}
 	st, err := Open(e.cfg)
 	if err != nil {
 		e.t.Fatalf("open: %v", err)
