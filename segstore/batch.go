@@ -173,8 +173,10 @@ func walkRecords(data []byte, n int32) error {
 }
 
 // splitBatches validates every batch in buf (one or more concatenated v2
-// batches, as a Produce request carries them) and returns their count.
-func splitBatches(buf []byte, each func(b []byte, h *batchHeader) error) error {
+// batches, as a Produce request carries them) and calls each for every one.
+// The header goes by value: a pointer would escape to the heap through the
+// callback and cost an allocation per append.
+func splitBatches(buf []byte, each func(b []byte, h batchHeader) error) error {
 	if len(buf) == 0 {
 		return invalid("no record batches")
 	}
@@ -191,7 +193,7 @@ func splitBatches(buf []byte, each func(b []byte, h *batchHeader) error) error {
 		if err != nil {
 			return err
 		}
-		if err := each(b, &h); err != nil {
+		if err := each(b, h); err != nil {
 			return err
 		}
 		buf = buf[size:]

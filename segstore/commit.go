@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/ioring"
@@ -43,6 +44,9 @@ type group struct {
 type committer struct {
 	s   *Store
 	eng ioring.Engine
+
+	// counters for Stats; written by the committer goroutine only
+	rounds, writes, syncs, bytes atomic.Int64
 
 	qmu     sync.Mutex
 	queue   []pending
@@ -142,6 +146,15 @@ func (c *committer) round() {
 	}
 	if len(c.ops) > 0 {
 		c.eng.Do(c.ops)
+		c.rounds.Add(1)
+		for i := range c.ops {
+			if c.ops[i].Kind == ioring.OpSync {
+				c.syncs.Add(1)
+			} else {
+				c.writes.Add(1)
+				c.bytes.Add(c.ops[i].N)
+			}
+		}
 	}
 	for gi := range c.groups {
 		c.finish(&c.groups[gi], now)

@@ -17,7 +17,7 @@ func FuzzValidateBatch(f *testing.F) {
 	f.Add(append(makeBatch(1, 1, 1, nil), makeBatch(2, 2, 2, nil)...))
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = splitBatches(data, func(b []byte, h *batchHeader) error {
+		_ = splitBatches(data, func(b []byte, h batchHeader) error {
 			if h.Size() != int64(len(b)) || h.RecordCount <= 0 || h.LastOffDelta != h.RecordCount-1 {
 				t.Fatalf("accepted inconsistent batch: %+v, %d bytes", h, len(b))
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -189,3 +190,5 @@ func readAll(t *testing.T, l *Log) [][]byte {
 	}
 	return out
 }
+
+func getenv(k string) string { return os.Getenv(k) }

@@ -153,3 +153,17 @@ func readOffsets(fs vfs.FS, path string) (map[tpKey]int64, error) {
 	}
 	return out, nil
 }
+
+// Stats counts the committer's work since Open.
+type Stats struct {
+	Rounds int64 // engine submissions (group commits)
+	Writes int64 // vectored writes
+	Syncs  int64 // fdatasyncs on the append path
+	Bytes  int64 // bytes written
+}
+
+// Stats returns the committer's counters. Safe for concurrent use.
+func (st *Store) Stats() Stats {
+	c := st.c
+	return Stats{Rounds: c.rounds.Load(), Writes: c.writes.Load(), Syncs: c.syncs.Load(), Bytes: c.bytes.Load()}
+}

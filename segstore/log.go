@@ -98,7 +98,7 @@ func (l *Log) Dir() string { return l.dir }
 func (l *Log) Append(buf []byte, leaderEpoch int32, done func(AppendResult)) (int64, error) {
 	var records int64
 	var maxTs int64 = -1
-	err := splitBatches(buf, func(b []byte, h *batchHeader) error {
+	err := splitBatches(buf, func(b []byte, h batchHeader) error {
 		records += int64(h.RecordCount)
 		maxTs = max(maxTs, h.MaxTimestamp)
 		return nil
