@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 // BenchmarkAppend measures append throughput of 16 KiB batches spread over 1,
 // 64 and 1,000 partitions under each flush policy, on the real file system
 // with the engine io.engine picks (SLUICE_IO_ENGINE=sync|uring to force one).
-// Producers are closed-loop: each partition keeps a few appends in flight, as
-// Kafka producers with max.in.flight do. Reported besides MB/s: fsyncs/s
+// Producers are closed-loop: each partition keeps 5 appends in flight, a
+// Kafka producer's default max.in.flight.requests.per.connection
+// (SLUICE_BENCH_INFLIGHT overrides it). Reported besides MB/s: fsyncs/s
 // issued and appends per fsync (how well group commit shares them).
 func BenchmarkAppend(b *testing.B) {
 	for _, policy := range []FlushPolicy{FlushAck, FlushInterval, FlushOS} {
@@ -49,9 +51,9 @@ func benchAppend(b *testing.B, policy FlushPolicy, parts int) {
 			b.Fatal(err)
 		}
 	}
-	perPart := 4
-	if parts >= 64 {
-		perPart = 2
+	perPart := 5
+	if v, err := strconv.Atoi(getenv("SLUICE_BENCH_INFLIGHT")); err == nil && v > 0 {
+		perPart = v
 	}
 	slots := parts * perPart
 	free := make(chan int, slots)
