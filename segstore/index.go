@@ -55,6 +55,16 @@ func (ix *segIndex) lookup(rel uint32) uint32 {
 	return ix.offsets[i-1].pos
 }
 
+// floorPos returns the largest indexed batch start position at or below pos
+// (0 when none): a batch boundary to scan forward from.
+func (ix *segIndex) floorPos(pos int64) int64 {
+	i := sort.Search(len(ix.offsets), func(i int) bool { return int64(ix.offsets[i].pos) > pos })
+	if i == 0 {
+		return 0
+	}
+	return int64(ix.offsets[i-1].pos)
+}
+
 // lookupTime returns the relative offset to start scanning from for the first
 // record with timestamp >= ts: the entry with the largest timestamp below ts
 // (every record before it is older than ts), else 0.

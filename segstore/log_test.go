@@ -106,6 +106,12 @@ func TestReadBoundsAndMaxBytes(t *testing.T) {
 		t.Fatalf("bound: len %d, want %d", sl.Len, sizes[1]+sizes[2])
 	}
 	sl.Release()
+	// maxBytes between batch boundaries: whole batches only.
+	sl, err = l.Read(0, sizes[0]+sizes[1]+sizes[2]/2, -1)
+	if err != nil || sl.Pos != 0 || sl.Len != sizes[0]+sizes[1] {
+		t.Fatalf("whole batches: pos %d len %d err %v, want len %d", sl.Pos, sl.Len, err, sizes[0]+sizes[1])
+	}
+	sl.Release()
 	if sl, err := l.Read(20, 100, -1); err != nil || sl.Len != 0 {
 		t.Fatalf("read at LEO: %v len %d", err, sl.Len)
 	}

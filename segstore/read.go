@@ -7,10 +7,9 @@ import (
 	"github.com/sluicemq/sluice/ioring/vfs"
 )
 
-// Slice is a byte range of a segment file holding whole batches (the last
-// one may be cut short by maxBytes, as Kafka's fetch does; clients drop a
-// partial trailing batch). It pins the segment: the file stays open until
-// Release, even if retention deletes it meanwhile.
+// Slice is a byte range of a segment file holding whole batches. It pins the
+// segment: the file stays open until Release, even if retention deletes it
+// meanwhile.
 type Slice struct {
 	File vfs.File
 	Pos  int64
@@ -40,8 +39,8 @@ func (s *Slice) ReadAt(p []byte) (int, error) {
 }
 
 // Read returns the bytes a fetch at offset gets: whole batches from the one
-// holding offset, up to maxBytes (but at least that first batch), and not
-// past bound — the caller's high watermark; a negative bound means the LEO.
+// holding offset, as many as fit in maxBytes (but at least that first one,
+// KIP-74), and not past bound — the caller's high watermark; a negative bound means the LEO.
 // Reading exactly at the bound returns an empty Slice. Offsets below the log
 // start or past the bound give ErrOffsetOutOfRange. Safe for concurrent use;
 // the file I/O happens outside the log's lock.
@@ -79,7 +78,7 @@ func (l *Log) Read(offset, maxBytes, bound int64) (Slice, error) {
 	boundScan := int64(s.ix.lookup(uint32(max(bound-s.base, 0))))
 	l.mu.Unlock()
 
-	sl, err := s.slice(offset, maxBytes, bound, boundInSeg, startScan, boundScan, end)
+	sl, err := s.slice(l, offset, maxBytes, bound, boundInSeg, startScan, boundScan, end)
 	if err != nil || sl.Len == 0 {
 		s.release()
 		if err != nil {
@@ -89,7 +88,7 @@ func (l *Log) Read(offset, maxBytes, bound int64) (Slice, error) {
 	return sl, nil
 }
 
-func (s *segment) slice(offset, maxBytes, bound int64, boundInSeg bool, startScan, boundScan, end int64) (Slice, error) {
+func (s *segment) slice(l *Log, offset, maxBytes, bound int64, boundInSeg bool, startScan, boundScan, end int64) (Slice, error) {
 	if boundInSeg {
 		// The bound is a batch boundary below the segment end: find where.
 		err := s.scan(boundScan, end, func(p int64, h *batchHeader) bool {
@@ -117,8 +116,28 @@ func (s *segment) slice(offset, maxBytes, bound int64, boundInSeg bool, startSca
 	if pos < 0 {
 		return Slice{}, nil
 	}
-	n := min(end-pos, max(maxBytes, first))
-	return Slice{File: s.f, Pos: pos, Len: n, seg: s}, nil
+	limit := pos + max(maxBytes, first)
+	if limit < end {
+		// Cut at the last whole batch within limit. The index names batch
+		// starts, so scan from the one nearest below the limit instead of
+		// reading every header from pos.
+		l.mu.Lock()
+		from := max(s.ix.floorPos(limit), pos)
+		l.mu.Unlock()
+		newEnd := from
+		err := s.scan(from, end, func(p int64, h *batchHeader) bool {
+			if p+h.Size() > limit {
+				return false
+			}
+			newEnd = p + h.Size()
+			return true
+		})
+		if err != nil {
+			return Slice{}, err
+		}
+		end = max(newEnd, pos+first)
+	}
+	return Slice{File: s.f, Pos: pos, Len: end - pos, seg: s}, nil
 }
 
 // ReadCopy is Read followed by a copy into dst (grown as needed); the copy
