@@ -135,7 +135,9 @@ func TestFixedRateExposesStall(t *testing.T) {
 	closed := w
 	closed.Topic, closed.MaxInFlight = "stall-closed", 1
 	cres := pauseDuring(t, pid, closed)
-	if cres.Latency.Max < 1000 {
+	// The record in flight when SIGSTOP lands waits out most of the pause; it
+	// may have been sent a few ms after the stop began, so allow 10%.
+	if cres.Latency.Max < 900 {
 		t.Fatalf("closed loop max %.1f ms: the pause did not reach it, so the comparison means nothing", cres.Latency.Max)
 	}
 	if cres.Latency.Over1s > 3 || cres.Latency.P999 >= 1000 || cres.Latency.P999 >= ores.Latency.P999/10 {
