@@ -228,6 +228,9 @@ func (c *committer) plan(g *group, now time.Time) {
 	}
 	g.items = g.items[:n]
 	wantSync := c.s.cfg.Flush == FlushAck || l.flushDueLocked(now, c.work[g.items[n-1]].last+1)
+	// Pin the segment for the round: a concurrent DeleteLog must not close
+	// (and let the kernel reuse) the descriptor the write is queued on.
+	seg.acquire()
 	l.mu.Unlock()
 
 	bufStart := len(c.bufs)
@@ -325,6 +328,7 @@ func (c *committer) finish(g *group, now time.Time) {
 			c.applyWrite(g, now)
 		}
 		c.ops[g.writeOp].Bufs = nil
+		g.seg.release()
 	}
 	for _, i := range g.items {
 		p := &c.work[i]
