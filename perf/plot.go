@@ -96,14 +96,9 @@ func throughputPlot(results []*Result) (*plot.Plot, error) {
 		if len(pts) == 0 {
 			continue
 		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
+		if err := addLine(p, pts, r, i); err != nil {
 			return nil, err
 		}
-		l.Color = lineColor(i)
-		l.Width = vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(label(r, i), l)
 	}
 	p.Add(plotter.NewGrid())
 	p.Y.Min = 0
@@ -125,14 +120,9 @@ func latencyPlot(results []*Result) (*plot.Plot, error) {
 		if len(pts) == 0 {
 			continue
 		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
+		if err := addLine(p, pts, r, i); err != nil {
 			return nil, err
 		}
-		l.Color = lineColor(i)
-		l.Width = vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(label(r, i), l)
 		drawn++
 	}
 	if drawn == 0 {
@@ -186,4 +176,17 @@ func lineColor(i int) color.Color {
 		{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, {R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
 	}
 	return palette[i%len(palette)]
+}
+
+// addLine draws result i's curve in its colour and names it in the legend.
+func addLine(p *plot.Plot, pts plotter.XYs, r *Result, i int) error {
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return err
+	}
+	l.Color = lineColor(i)
+	l.Width = vg.Points(1.5)
+	p.Add(l)
+	p.Legend.Add(label(r, i), l)
+	return nil
 }

@@ -123,7 +123,7 @@ func validateBatch(b []byte) (batchHeader, error) {
 	if h.Magic != 2 {
 		return h, corrupt("magic %d, only v2 record batches (magic 2) are accepted", h.Magic)
 	}
-	if got := crc32.Checksum(b[offAttributes:], castagnoli); got != h.CRC {
+	if got := crcOf(b); got != h.CRC {
 		return h, corrupt("crc32c mismatch: header says %08x, data has %08x", h.CRC, got)
 	}
 	if h.RecordCount <= 0 {
@@ -217,7 +217,8 @@ func stampLogAppendTime(b []byte, now int64) {
 	attrs := be.Uint16(b[offAttributes:]) | attrTimestampType
 	be.PutUint16(b[offAttributes:], attrs)
 	be.PutUint64(b[offMaxTimestamp:], uint64(now))
-	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	be.PutUint32(b[offCRC:], crcOf(b))
 }
 
+// crcOf is the batch CRC32C: it covers everything from the attributes on.
 func crcOf(b []byte) uint32 { return crc32.Checksum(b[offAttributes:], castagnoli) }

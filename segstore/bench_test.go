@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func BenchmarkAppend(b *testing.B) {
 func benchAppend(b *testing.B, policy FlushPolicy, parts int) {
 	const batchSize = 16 << 10
 	engName := "auto"
-	if v := getenv("SLUICE_IO_ENGINE"); v != "" {
+	if v := os.Getenv("SLUICE_IO_ENGINE"); v != "" {
 		engName = v
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -52,7 +53,7 @@ func benchAppend(b *testing.B, policy FlushPolicy, parts int) {
 		}
 	}
 	perPart := 5
-	if v, err := strconv.Atoi(getenv("SLUICE_BENCH_INFLIGHT")); err == nil && v > 0 {
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_INFLIGHT")); err == nil && v > 0 {
 		perPart = v
 	}
 	slots := parts * perPart

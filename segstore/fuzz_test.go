@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/sluicemq/sluice/ioring"
 	"github.com/sluicemq/sluice/ioring/vfs"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -60,7 +61,7 @@ func FuzzRecoverGarbageTail(f *testing.F) {
 		fs := vfs.NewMem()
 		e := &env{t: t, fs: fs}
 		e.cfg = Config{Dir: "/d", FS: fs}
-		e.eng = newFakeQuiet()
+		e.eng = ioring.NewFake()
 		e.open()
 		l := e.log("f", 0, LogConfig{})
 		var want [][]byte

@@ -3,11 +3,9 @@ package segstore
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"math/rand"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +57,7 @@ func makeBatch(n, size int, ts int64, codec *kgo.CompressionCodec) []byte {
 	be.PutUint32(b[offBaseSequence:], 0xffffffff)
 	be.PutUint32(b[offRecordCount:], uint32(n))
 	b = append(b, recs...)
-	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	be.PutUint32(b[offCRC:], crcOf(b))
 	return b
 }
 
@@ -91,8 +89,6 @@ func newEnv(t *testing.T, mut func(*Config)) *env {
 	})
 	return e
 }
-
-func newFakeQuiet() *ioring.Fake { return ioring.NewFake() }
 
 func (e *env) now() time.Time {
 	e.clockMu.Lock()
@@ -190,5 +186,3 @@ func readAll(t *testing.T, l *Log) [][]byte {
 	}
 	return out
 }
-
-func getenv(k string) string { return os.Getenv(k) }

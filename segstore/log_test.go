@@ -2,6 +2,7 @@ package segstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -39,8 +40,7 @@ func TestValidateBatch(t *testing.T) {
 }
 
 func fixCRC(b []byte) []byte {
-	crc := crcOf(b)
-	b[offCRC], b[offCRC+1], b[offCRC+2], b[offCRC+3] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+	binary.BigEndian.PutUint32(b[offCRC:], crcOf(b))
 	return b
 }
 

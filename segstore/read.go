@@ -26,8 +26,9 @@ func (s *Slice) Release() {
 	}
 }
 
-// ReadAt copies the slice into p (the copy path, for TLS or tests).
-func (s *Slice) ReadAt(p []byte) (int, error) {
+// CopyTo copies the slice into p, which must hold Len bytes (the copy path,
+// for TLS or tests).
+func (s *Slice) CopyTo(p []byte) (int, error) {
 	if int64(len(p)) < s.Len {
 		return 0, io.ErrShortBuffer
 	}
@@ -152,7 +153,7 @@ func (l *Log) ReadCopy(offset, maxBytes, bound int64, dst []byte) ([]byte, error
 		dst = make([]byte, sl.Len)
 	}
 	dst = dst[:sl.Len]
-	if _, err := sl.ReadAt(dst); err != nil {
+	if _, err := sl.CopyTo(dst); err != nil {
 		return dst[:0], storageErr("read", err)
 	}
 	return dst, nil
