@@ -1,0 +1,116 @@
+// CreateTopics (key 19), versions 0-7.
+//
+// Creates each topic synchronously (metadata persisted, every partition's log
+// created) before answering, so the timeout has nothing to wait for.
+// NumPartitions / ReplicationFactor of -1 (v4+) take num.partitions /
+// default.replication.factor. A replica assignment is accepted only when it
+// places every partition on this broker alone. Configs are validated against
+// the topic configs sluice implements (others are INVALID_CONFIG). v5+
+// answers carry the effective configs. A name given twice in one request
+// fails both with INVALID_REQUEST, as in Kafka.
+package node
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	registerAPI(&apiDef{key: 19, min: 0, max: 7, handle: handleCreateTopics})
+}
+
+func handleCreateTopics(n *Node, c *call) {
+	req := c.kreq.(*kmsg.CreateTopicsRequest)
+	c.async(func() {
+		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+		seen := map[string]int{}
+		for _, rt := range req.Topics {
+			seen[rt.Topic]++
+		}
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			out := kmsg.NewCreateTopicsResponseTopic()
+			out.Topic = rt.Topic
+			if seen[rt.Topic] > 1 {
+				out.ErrorCode = kerr.InvalidRequest.Code
+				out.ErrorMessage = errMsg(fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
+			} else {
+				n.createTopic(req, rt, &out)
+			}
+			resp.Topics = append(resp.Topics, out)
+		}
+		c.respond(resp)
+	})
+}
+
+func (n *Node) createTopic(req *kmsg.CreateTopicsRequest, rt *kmsg.CreateTopicsRequestTopic, out *kmsg.CreateTopicsResponseTopic) {
+	parts, rf := rt.NumPartitions, rt.ReplicationFactor
+	if len(rt.ReplicaAssignment) > 0 {
+		if parts != -1 || rf != -1 {
+			out.ErrorCode = kerr.InvalidRequest.Code
+			out.ErrorMessage = errMsg(fmt.Errorf("both a replica assignment and partition count / replication factor given"))
+			return
+		}
+		if err := n.checkAssignment(rt.ReplicaAssignment); err != nil {
+			out.ErrorCode, out.ErrorMessage = kerr.InvalidReplicaAssignment.Code, errMsg(err)
+			return
+		}
+		parts, rf = int32(len(rt.ReplicaAssignment)), int16(len(rt.ReplicaAssignment[0].Replicas))
+	}
+	if parts == -1 {
+		parts = n.cfg.NumPartitions
+	}
+	if rf == -1 {
+		rf = n.cfg.DefaultReplicationFactor
+	}
+	configs := map[string]string{}
+	for _, kc := range rt.Configs {
+		if err := checkTopicConfig(kc.Name, kc.Value); err != nil {
+			out.ErrorCode, out.ErrorMessage = kerr.InvalidConfig.Code, errMsg(err)
+			return
+		}
+		configs[kc.Name] = *kc.Value
+	}
+	t, err := n.reg.create(rt.Topic, parts, rf, configs, req.ValidateOnly)
+	if err != nil {
+		out.ErrorCode, out.ErrorMessage = errCode(err), errMsg(err)
+		if out.ErrorCode == kerr.UnknownServerError.Code || out.ErrorCode == kerr.KafkaStorageError.Code {
+			n.log.Error("creating topic failed", "topic", rt.Topic, "err", err)
+		}
+		return
+	}
+	if t != nil {
+		out.TopicID = t.id
+		n.log.Info("created topic", "topic", rt.Topic, "partitions", parts, "configs", configs)
+	}
+	out.NumPartitions, out.ReplicationFactor = parts, rf
+	for i := range topicConfigs {
+		d := &topicConfigs[i]
+		v, override := n.cfg.topicConfigValue(d, configs)
+		kc := kmsg.NewCreateTopicsResponseTopicConfig()
+		kc.Name, kc.Value = d.name, &v
+		kc.Source = int8(kmsg.ConfigSourceDefaultConfig)
+		if override {
+			kc.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
+		}
+		out.Configs = append(out.Configs, kc)
+	}
+}
+
+// checkAssignment accepts an explicit assignment only if it is partitions
+// 0..n-1, each on exactly this broker.
+func (n *Node) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) error {
+	seen := make([]bool, len(as))
+	for _, a := range as {
+		if a.Partition < 0 || int(a.Partition) >= len(as) || seen[a.Partition] {
+			return fmt.Errorf("partitions must be 0..%d, each once", len(as)-1)
+		}
+		seen[a.Partition] = true
+		if len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID {
+			return fmt.Errorf("partition %d: replicas %v; this cluster has the one broker %d", a.Partition, a.Replicas, n.cfg.NodeID)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package node
+
+import (
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apiMetrics are one API's counters, created once at New.
+type apiMetrics struct {
+	requests *metrics.Counter
+	latency  *metrics.PrometheusHistogram
+}
+
+// nodeMetrics are the broker's metrics, registered in Config.Metrics under
+// Prometheus names. Hot-path updates are lock-free.
+type nodeMetrics struct {
+	bytesIn, bytesOut *metrics.Counter
+	badRequests       *metrics.Counter
+	rejected          *metrics.Counter
+	badBatches        *metrics.Counter
+	connections       atomic.Int64
+	api               [maxAPIKey + 1]*apiMetrics
+}
+
+func newNodeMetrics(n *Node) *nodeMetrics {
+	s := n.cfg.Metrics
+	m := &nodeMetrics{
+		bytesIn:     s.NewCounter("sluice_request_bytes_total"),
+		bytesOut:    s.NewCounter("sluice_response_bytes_total"),
+		badRequests: s.NewCounter("sluice_malformed_requests_total"),
+		rejected:    s.NewCounter("sluice_rejected_requests_total"),
+		badBatches:  s.NewCounter("sluice_rejected_batches_total"),
+	}
+	s.NewGauge("sluice_connections", func() float64 { return float64(m.connections.Load()) })
+	s.NewGauge("sluice_topics", func() float64 { t, _ := n.reg.count(); return float64(t) })
+	s.NewGauge("sluice_partitions", func() float64 { _, p := n.reg.count(); return float64(p) })
+	s.NewGauge("sluice_storage_rounds_total", func() float64 { return float64(n.store.Stats().Rounds) })
+	s.NewGauge("sluice_storage_writes_total", func() float64 { return float64(n.store.Stats().Writes) })
+	s.NewGauge("sluice_storage_syncs_total", func() float64 { return float64(n.store.Stats().Syncs) })
+	s.NewGauge("sluice_storage_bytes_written_total", func() float64 { return float64(n.store.Stats().Bytes) })
+	for _, d := range apis {
+		if d == nil {
+			continue
+		}
+		name := kmsg.NameForKey(d.key)
+		m.api[d.key] = &apiMetrics{
+			requests: s.GetOrCreateCounter(`sluice_requests_total{api="` + name + `"}`),
+			latency:  s.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{api="` + name + `"}`),
+		}
+	}
+	return m
+}

@@ -1,0 +1,205 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicemq/sluice/ioring"
+	"github.com/sluicemq/sluice/ioring/vfs"
+	"github.com/sluicemq/sluice/netpoll"
+	"github.com/sluicemq/sluice/segstore"
+)
+
+// Node is one broker process.
+//
+// Concurrency: New, Start and Close are called once each, in that order, from
+// one goroutine; Addr, Advertised and the getters are safe for concurrent
+// use after Start. Serve, ConnOpened and ConnClosed are netpoll's to call.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	fs        vfs.FS
+	store     *segstore.Store
+	reg       *registry
+	srv       *netpoll.Server
+	clusterID string
+	m         *nodeMetrics
+	fetch     *fetchState
+
+	advHost string
+	advPort int32
+
+	closing atomic.Bool
+	async   sync.WaitGroup
+}
+
+// New opens (or initializes) the data directory, recovers every partition and
+// loads the metadata. It does not listen yet: call Start.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, fs: vfs.OS}
+	if err := n.fs.MkdirAll(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	id, err := n.loadMetaProperties()
+	if err != nil {
+		return nil, err
+	}
+	n.clusterID = id
+	eng, err := ioring.New(ioring.Options{Engine: cfg.IOEngine, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("node: io engine: %w", err)
+	}
+	n.store, err = segstore.Open(segstore.Config{
+		Dir: cfg.DataDir, FS: n.fs, Engine: eng, Flush: cfg.Flush,
+		FlushMessages: cfg.FlushMessages, FlushEvery: cfg.FlushEvery,
+		CheckpointEvery: cfg.CheckpointEvery, Defaults: cfg.Log, Now: cfg.Now, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.reg = newRegistry(&n.cfg, n.fs, n.store)
+	if err := n.reg.load(); err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	n.m = newNodeMetrics(n)
+	n.fetch = newFetchState(n)
+	return n, nil
+}
+
+// Start listens for Kafka clients. It returns once the socket is bound.
+func (n *Node) Start() error {
+	n.srv = netpoll.NewServer(n, n.cfg.Net)
+	if err := n.srv.Start(n.cfg.Listen); err != nil {
+		return err
+	}
+	bound := n.srv.Addr().(*net.TCPAddr)
+	host, port, _ := splitHostPort(n.cfg.Listen)
+	if n.cfg.Advertised != "" {
+		host, port, _ = splitHostPort(n.cfg.Advertised)
+	} else {
+		port = bound.Port
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = reachableHost()
+		}
+	}
+	n.advHost, n.advPort = host, int32(port)
+	topics, parts := n.reg.count()
+	n.log.Info("sluice listening", "listen", bound.String(), "advertised", n.Advertised(),
+		"node_id", n.cfg.NodeID, "cluster_id", n.clusterID, "topics", topics, "partitions", parts,
+		"data_dir", n.cfg.DataDir, "flush_policy", n.cfg.Flush)
+	return nil
+}
+
+// Addr is the bound listener address (nil before Start).
+func (n *Node) Addr() net.Addr {
+	if n.srv == nil {
+		return nil
+	}
+	return n.srv.Addr()
+}
+
+// Advertised is the host:port clients are told to connect to.
+func (n *Node) Advertised() string {
+	return net.JoinHostPort(n.advHost, strconv.Itoa(int(n.advPort)))
+}
+
+// ClusterID is the cluster id from meta.properties.
+func (n *Node) ClusterID() string { return n.clusterID }
+
+// Close shuts down gracefully: stop reading requests, answer what was read
+// (parked fetches answer at once), wait for admin work, then flush and
+// checkpoint every log and mark the shutdown clean. ctx bounds the network
+// part; the storage is closed either way.
+func (n *Node) Close(ctx context.Context) error {
+	n.closing.Store(true)
+	n.fetch.shutdown()
+	var errs []error
+	if n.srv != nil {
+		errs = append(errs, n.srv.Stop(ctx))
+	}
+	n.async.Wait()
+	errs = append(errs, n.store.Close())
+	return errors.Join(errs...)
+}
+
+// loadMetaProperties reads meta.properties (Kafka's KRaft format) or writes
+// a new one; it returns the cluster id.
+func (n *Node) loadMetaProperties() (string, error) {
+	path := filepath.Join(n.cfg.DataDir, "meta.properties")
+	data, err := vfs.ReadFile(n.fs, path)
+	if err != nil && n.fs.Exists(path) {
+		return "", fmt.Errorf("node: %w", err)
+	}
+	if err == nil {
+		props := parseProps(string(data))
+		if id := props["node.id"]; id != "" && id != strconv.Itoa(int(n.cfg.NodeID)) {
+			return "", fmt.Errorf("node: %s says node.id=%s but this broker is configured with node.id=%d",
+				path, id, n.cfg.NodeID)
+		}
+		if props["cluster.id"] == "" {
+			return "", fmt.Errorf("node: %s has no cluster.id", path)
+		}
+		return props["cluster.id"], nil
+	}
+	id := n.cfg.ClusterID
+	if id == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		id = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	body := fmt.Sprintf("#\n#%s\nnode.id=%d\nversion=1\ncluster.id=%s\n", time.Now().UTC().Format(time.RFC1123), n.cfg.NodeID, id)
+	if err := vfs.WriteFileAtomic(n.fs, path, []byte(body)); err != nil {
+		return "", fmt.Errorf("node: write %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// parseProps reads Java-style key=value lines (no continuations), skipping
+// comments.
+func parseProps(s string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '!' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// reachableHost picks an address other machines can use when the listener
+// binds a wildcard: the first non-loopback unicast address, else the hostname.
+func reachableHost() string {
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "127.0.0.1"
+}

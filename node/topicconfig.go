@@ -1,0 +1,198 @@
+package node
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/segstore"
+)
+
+// configDef is one topic-level config key. Every key sluice accepts is here;
+// any other name is INVALID_CONFIG, so a config that would not take effect
+// is refused rather than silently stored.
+type configDef struct {
+	name       string          // topic-level name
+	brokerName string          // the broker property holding its default
+	typ        kmsg.ConfigType // as DescribeConfigs reports it
+	doc        string
+	// def returns the broker-wide default as Kafka prints it.
+	def func(c *Config) string
+	// check validates a value (already trimmed).
+	check func(v string) error
+	// apply sets the value on a partition's LogConfig (nil: not a log
+	// setting; the node reads it where it matters).
+	apply func(lc *segstore.LogConfig, v string)
+}
+
+var topicConfigs = []configDef{
+	{name: "cleanup.policy", brokerName: "log.cleanup.policy", typ: kmsg.ConfigTypeList,
+		doc:   "delete (compaction is not implemented yet)",
+		def:   func(c *Config) string { return c.CleanupPolicy },
+		check: validateCleanupPolicy},
+	{name: "compression.type", brokerName: "compression.type", typ: kmsg.ConfigTypeString,
+		doc:   "producer: batches are stored as the producer compressed them",
+		def:   func(*Config) string { return "producer" },
+		check: oneOf("producer")},
+	{name: "max.message.bytes", brokerName: "message.max.bytes", typ: kmsg.ConfigTypeInt,
+		doc:   "largest record batch accepted",
+		def:   func(c *Config) string { return itoa(c.Log.MaxMessageBytes) },
+		check: intRange(0, math.MaxInt32),
+		apply: func(lc *segstore.LogConfig, v string) { lc.MaxMessageBytes = atoi(v) }},
+	{name: "message.timestamp.type", brokerName: "log.message.timestamp.type", typ: kmsg.ConfigTypeString,
+		doc: "CreateTime or LogAppendTime",
+		def: func(c *Config) string {
+			if c.Log.TimestampType == segstore.LogAppendTime {
+				return "LogAppendTime"
+			}
+			return "CreateTime"
+		},
+		check: oneOf("CreateTime", "LogAppendTime"),
+		apply: func(lc *segstore.LogConfig, v string) {
+			lc.TimestampType = segstore.CreateTime
+			if v == "LogAppendTime" {
+				lc.TimestampType = segstore.LogAppendTime
+			}
+		}},
+	{name: "min.insync.replicas", brokerName: "min.insync.replicas", typ: kmsg.ConfigTypeInt,
+		doc:   "acks=all needs this many in-sync replicas",
+		def:   func(c *Config) string { return strconv.Itoa(c.MinInsyncReplicas) },
+		check: intRange(1, math.MaxInt32)},
+	{name: "retention.bytes", brokerName: "log.retention.bytes", typ: kmsg.ConfigTypeLong,
+		doc:   "size bound of a partition; -1: none",
+		def:   func(c *Config) string { return itoa(c.Log.RetentionBytes) },
+		check: intRange(math.MinInt64, math.MaxInt64),
+		apply: func(lc *segstore.LogConfig, v string) { lc.RetentionBytes = atoi(v) }},
+	{name: "retention.ms", brokerName: "log.retention.ms", typ: kmsg.ConfigTypeLong,
+		doc:   "age bound of a segment; -1: keep forever",
+		def:   func(c *Config) string { return durMs(c.Log.RetentionMs) },
+		check: intRange(-1, math.MaxInt64),
+		apply: func(lc *segstore.LogConfig, v string) { lc.RetentionMs = msDur(v) }},
+	{name: "segment.bytes", brokerName: "log.segment.bytes", typ: kmsg.ConfigTypeInt,
+		doc:   "segment size at which the log rolls",
+		def:   func(c *Config) string { return itoa(c.Log.SegmentBytes) },
+		check: intRange(14, math.MaxInt32),
+		apply: func(lc *segstore.LogConfig, v string) { lc.SegmentBytes = atoi(v) }},
+	{name: "segment.ms", brokerName: "log.roll.ms", typ: kmsg.ConfigTypeLong,
+		doc:   "segment age at which the log rolls",
+		def:   func(c *Config) string { return durMs(c.Log.SegmentMs) },
+		check: intRange(1, math.MaxInt64),
+		apply: func(lc *segstore.LogConfig, v string) { lc.SegmentMs = msDur(v) }},
+	{name: "index.interval.bytes", brokerName: "log.index.interval.bytes", typ: kmsg.ConfigTypeInt,
+		doc:   "bytes between offset index entries",
+		def:   func(c *Config) string { return itoa(c.Log.IndexIntervalBytes) },
+		check: intRange(0, math.MaxInt32),
+		apply: func(lc *segstore.LogConfig, v string) { lc.IndexIntervalBytes = atoi(v) }},
+	{name: "unclean.leader.election.enable", brokerName: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean,
+		doc:   "may an out-of-sync replica become leader (single node: never arises)",
+		def:   func(*Config) string { return "false" },
+		check: oneOf("true", "false")},
+}
+
+func findTopicConfig(name string) *configDef {
+	for i := range topicConfigs {
+		if topicConfigs[i].name == name {
+			return &topicConfigs[i]
+		}
+	}
+	return nil
+}
+
+// checkTopicConfig validates one name=value pair for a topic.
+func checkTopicConfig(name string, value *string) error {
+	d := findTopicConfig(name)
+	if d == nil {
+		return fmt.Errorf("unknown or unsupported topic config %q", name)
+	}
+	if value == nil {
+		return fmt.Errorf("config %q: null value", name)
+	}
+	if err := d.check(strings.TrimSpace(*value)); err != nil {
+		return fmt.Errorf("config %s=%q: %w", name, *value, err)
+	}
+	return nil
+}
+
+// logConfigFor is the LogConfig a partition of a topic with these overrides
+// runs with.
+func (c *Config) logConfigFor(overrides map[string]string) segstore.LogConfig {
+	lc := c.Log
+	for name, v := range overrides {
+		if d := findTopicConfig(name); d != nil && d.apply != nil {
+			d.apply(&lc, strings.TrimSpace(v))
+		}
+	}
+	return lc
+}
+
+// topicConfigValue is a topic's effective value of a config and whether the
+// topic overrides the broker default.
+func (c *Config) topicConfigValue(d *configDef, overrides map[string]string) (string, bool) {
+	if v, ok := overrides[d.name]; ok {
+		return v, true
+	}
+	return d.def(c), false
+}
+
+func validateCleanupPolicy(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+		case "compact":
+			return fmt.Errorf("compact: log compaction is not implemented yet")
+		default:
+			return fmt.Errorf("%q is not delete or compact", p)
+		}
+	}
+	return nil
+}
+
+func oneOf(allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+func intRange(lo, hi int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer")
+		}
+		if n < lo || n > hi {
+			return fmt.Errorf("out of range [%d, %d]", lo, hi)
+		}
+		return nil
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func atoi(v string) int64 {
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+func durMs(d time.Duration) string {
+	if d < 0 {
+		return "-1"
+	}
+	return itoa(d.Milliseconds())
+}
+
+func msDur(v string) time.Duration {
+	n := atoi(v)
+	if n < 0 {
+		return -1
+	}
+	return time.Duration(n) * time.Millisecond
+}
