@@ -5,6 +5,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/segstore"
 )
 
 // apiMetrics are one API's counters, created once at New.
@@ -22,6 +24,8 @@ type nodeMetrics struct {
 	badBatches        *metrics.Counter
 	connections       atomic.Int64
 	api               [maxAPIKey + 1]*apiMetrics
+	// onRound feeds the group-commit histograms (segstore.Config.OnRound).
+	onRound func(segstore.Round)
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
@@ -40,6 +44,16 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 	s.NewGauge("sluice_storage_writes_total", func() float64 { return float64(n.store.Stats().Writes) })
 	s.NewGauge("sluice_storage_syncs_total", func() float64 { return float64(n.store.Stats().Syncs) })
 	s.NewGauge("sluice_storage_bytes_written_total", func() float64 { return float64(n.store.Stats().Bytes) })
+	appends := s.NewHistogram("sluice_storage_round_appends")
+	syncs := s.NewHistogram("sluice_storage_round_fsyncs")
+	bytes := s.NewHistogram("sluice_storage_round_bytes")
+	took := s.NewPrometheusHistogram("sluice_storage_round_duration_seconds")
+	m.onRound = func(r segstore.Round) {
+		appends.Update(float64(r.Appends))
+		syncs.Update(float64(r.Syncs))
+		bytes.Update(float64(r.Bytes))
+		took.Update(r.Took.Seconds())
+	}
 	for _, d := range apis {
 		if d == nil {
 			continue

@@ -64,7 +64,11 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: io engine: %w", err)
 	}
+	// Metrics exist before the store so the committer can feed them; their
+	// gauges read n.store and n.reg only when scraped, after New.
+	n.m = newNodeMetrics(n)
 	n.store, err = segstore.Open(segstore.Config{
+		OnRound: n.m.onRound,
 		Dir: cfg.DataDir, FS: n.fs, Engine: eng, Flush: cfg.Flush,
 		FlushMessages: cfg.FlushMessages, FlushEvery: cfg.FlushEvery,
 		CheckpointEvery: cfg.CheckpointEvery, Defaults: cfg.Log, Now: cfg.Now, Logger: cfg.Logger,
@@ -77,7 +81,6 @@ func New(cfg Config) (*Node, error) {
 		n.store.Close()
 		return nil, err
 	}
-	n.m = newNodeMetrics(n)
 	n.fetch = newFetchState(n)
 	return n, nil
 }

@@ -145,15 +145,23 @@ func (c *committer) round() {
 		c.plan(&c.groups[gi], now)
 	}
 	if len(c.ops) > 0 {
+		start := time.Now()
 		c.eng.Do(c.ops)
+		rs := Round{Appends: len(c.work) - len(c.deferred), Took: time.Since(start)}
 		c.rounds.Add(1)
 		for i := range c.ops {
 			if c.ops[i].Kind == ioring.OpSync {
-				c.syncs.Add(1)
+				rs.Syncs++
 			} else {
-				c.writes.Add(1)
-				c.bytes.Add(c.ops[i].N)
+				rs.Writes++
+				rs.Bytes += c.ops[i].N
 			}
+		}
+		c.syncs.Add(int64(rs.Syncs))
+		c.writes.Add(int64(rs.Writes))
+		c.bytes.Add(rs.Bytes)
+		if c.s.cfg.OnRound != nil {
+			c.s.cfg.OnRound(rs)
 		}
 	}
 	for gi := range c.groups {

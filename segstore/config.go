@@ -60,6 +60,18 @@ type Config struct {
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// OnRound, if set, is told about every group commit, on the committer
+	// goroutine: it must be quick and must not block (update a metric).
+	OnRound func(Round)
+}
+
+// Round describes one group commit: one engine submission.
+type Round struct {
+	Appends int           // Append calls completed by this round
+	Writes  int           // vectored writes (one per log with data)
+	Syncs   int           // fdatasyncs
+	Bytes   int64         // bytes written
+	Took    time.Duration // submission to completion of the whole round
 }
 
 // TimestampType is message.timestamp.type.
