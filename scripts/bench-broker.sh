@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Broker benchmark, side by side in one run: franz-go's kfake (in-memory, run
+# as its own process) and `sluice serve` (log.flush.policy=ack: every batch is
+# fdatasynced before its acknowledgement) under the same franz-go load from
+# `sluice bench`: produce RECORDS records of 1 KiB with acks=all to 6
+# partitions, then consume them from the start. On a 2-core box the client
+# bounds throughput, so the figure of merit is the broker's own CPU seconds
+# per GB (utime+stime of its pid across each phase, from /proc). Brokers
+# alternate within each run; the table shows medians over RUNS runs.
+#   RUNS=5 RECORDS=1000000 scripts/bench-broker.sh
+# The producer is not idempotent (--idempotent=false) for both brokers:
+# sluice does not offer producer ids yet, so kgo would fall back anyway.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+RECORDS=${RECORDS:-1000000}
+WORK=$(mktemp -d /tmp/sluice-bench-broker.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+go build -o "$WORK/sluice" ./cmd/sluice
+go build -o "$WORK/kfake-server" ./cmd/kfake-server
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_kfake() {
+  local port=$1
+  "$WORK/kfake-server" -ports "$port" -default-partitions 6 >"$WORK/kfake.out" 2>"$WORK/kfake.err" &
+  pid=$!
+  for _ in $(seq 100); do grep -q ready "$WORK/kfake.out" 2>/dev/null && return; sleep 0.1; done
+  echo "kfake did not start" >&2; cat "$WORK/kfake.err" >&2; exit 1
+}
+
+start_sluice() {
+  local port=$1
+  rm -rf "$WORK/data"
+  "$WORK/sluice" serve --listeners "127.0.0.1:$port" --log-dirs "$WORK/data" \
+    --override log.flush.policy=ack 2>"$WORK/sluice.err" &
+  pid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "sluice did not start" >&2; cat "$WORK/sluice.err" >&2; exit 1
+}
+
+field() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
+
+rows="$WORK/rows"
+for run in $(seq "$RUNS"); do
+  for broker in kfake sluice; do
+    port=$(freeport)
+    "start_$broker" "$port"
+    common=(--brokers "127.0.0.1:$port" --topic bench --records "$RECORDS" --broker-pid "$pid" --json --quiet)
+    "$WORK/sluice" bench produce "${common[@]}" --partitions 6 --record-size 1024 --acks all \
+      --idempotent=false >"$WORK/p.json"
+    "$WORK/sluice" bench consume "${common[@]}" >"$WORK/c.json"
+    kill -TERM "$pid"; wait "$pid" || true
+    printf '%s %s %s %s %s %s\n' "$broker" \
+      "$(field "$WORK/p.json" 'd["mb_per_s"]')" "$(field "$WORK/p.json" 'd["broker_cpu"]["seconds_per_gb"]')" \
+      "$(field "$WORK/c.json" 'd["mb_per_s"]')" "$(field "$WORK/c.json" 'd["broker_cpu"]["seconds_per_gb"]')" \
+      "$(field "$WORK/p.json" 'd["records_per_s"]')" | tee -a "$rows" >&2
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+printf '%-8s %14s %14s %16s %14s %16s\n' broker "produce MB/s" "produce rec/s" "produce CPU s/GB" "consume MB/s" "consume CPU s/GB"
+for b in kfake sluice; do
+  col() { awk -v b="$b" -v c="$1" '$1==b {print $c}' "$rows" | median; }
+  printf '%-8s %14.1f %14.0f %16.3f %14.1f %16.3f\n' "$b" "$(col 2)" "$(col 6)" "$(col 3)" "$(col 4)" "$(col 5)"
+done
