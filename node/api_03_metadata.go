@@ -43,7 +43,8 @@ func (n *Node) hasUnknownTopics(req *kmsg.MetadataRequest) bool {
 func (n *Node) metadata(req *kmsg.MetadataRequest, create bool) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = n.cfg.NodeID, n.advHost, n.advPort
+	b.Host, b.Port = n.advertised()
+	b.NodeID = n.cfg.NodeID
 	if n.cfg.Rack != "" {
 		b.Rack = &n.cfg.Rack
 	}

@@ -120,6 +120,9 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Net.Logger == nil {
+		c.Net.Logger = c.Logger
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}

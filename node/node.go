@@ -38,8 +38,9 @@ type Node struct {
 	m         *nodeMetrics
 	fetch     *fetchState
 
-	advHost string
-	advPort int32
+	// adv is the advertised endpoint, set by Start once the port is bound;
+	// atomic because the loops may already serve Metadata by then.
+	adv atomic.Pointer[endpoint]
 
 	closing atomic.Bool
 	async   sync.WaitGroup
@@ -101,7 +102,7 @@ func (n *Node) Start() error {
 			host = reachableHost()
 		}
 	}
-	n.advHost, n.advPort = host, int32(port)
+	n.adv.Store(&endpoint{host: host, port: int32(port)})
 	topics, parts := n.reg.count()
 	n.log.Info("sluice listening", "listen", bound.String(), "advertised", n.Advertised(),
 		"node_id", n.cfg.NodeID, "cluster_id", n.clusterID, "topics", topics, "partitions", parts,
@@ -117,9 +118,26 @@ func (n *Node) Addr() net.Addr {
 	return n.srv.Addr()
 }
 
+// endpoint is an advertised host and port.
+type endpoint struct {
+	host string
+	port int32
+}
+
+// advertised is where clients should connect; before Start finishes it is
+// the configured listener (only a client racing Start can see that).
+func (n *Node) advertised() (string, int32) {
+	if e := n.adv.Load(); e != nil {
+		return e.host, e.port
+	}
+	h, p, _ := splitHostPort(n.cfg.Listen)
+	return h, int32(p)
+}
+
 // Advertised is the host:port clients are told to connect to.
 func (n *Node) Advertised() string {
-	return net.JoinHostPort(n.advHost, strconv.Itoa(int(n.advPort)))
+	h, p := n.advertised()
+	return net.JoinHostPort(h, strconv.Itoa(int(p)))
 }
 
 // ClusterID is the cluster id from meta.properties.

@@ -1,0 +1,355 @@
+// Fetch (key 1), versions 4-16.
+//
+// Each partition's answer is whole v2 RecordBatches from the offset asked for,
+// up to the high watermark, sent straight from the segment file with sendfile
+// (fetchframe.go frames the response around the file ranges). Request
+// MaxBytes bounds the whole response and PartitionMaxBytes each partition,
+// except that the first batch of the first partition with data is sent even
+// when it is larger (KIP-74). When less than MinBytes is ready and
+// MaxWaitMillis > 0 the fetch parks until an append or a deletion touches one
+// of its partitions, or the wait ends, then reads again. Fetch sessions
+// (KIP-227, v7+) are served as Kafka does (fetchsession.go); sessions opened
+// at v13+ name topics by id. Errors are per partition: unknown topic
+// (UNKNOWN_TOPIC_ID for ids), offset out of range, fenced or unknown leader
+// epoch (v9+ CurrentLeaderEpoch), a diverging epoch answer for v12+
+// LastFetchedEpoch, storage errors.
+//
+// As in Kafka, an offset above the high watermark but not past the log end
+// (written, not yet committed) reads nothing rather than OFFSET_OUT_OF_RANGE;
+// MaxWaitMillis counts from when the request was read.
+//
+// Deviations:
+//   - No transactions yet: the last stable offset is the high watermark, so
+//     read_committed reads up to the high watermark and gets an empty aborted
+//     transactions list (read_uncommitted gets null, as in Kafka).
+//   - Follower fetches (replica id >= 0) are refused the way Kafka refuses a
+//     replica id outside a partition's replica set: UNKNOWN_LEADER_EPOCH when
+//     the request carries a leader epoch, else NOT_LEADER_OR_FOLLOWER.
+//     Replication comes later.
+//   - No preferred read replica (KIP-392; always -1), no quotas (throttle 0),
+//     no snapshot id; the ClusterID and ReplicaState tags are ignored.
+//   - fetch.max.bytes (55 MiB) and max.incremental.fetch.session.cache.slots
+//     (1000) are Kafka's defaults and not configurable yet. Session eviction
+//     follows Kafka's rules without its follower privilege.
+//   - A fetch parked when its connection closes stays parked until woken or
+//     timed out; its answer is then dropped.
+package node
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/segstore"
+)
+
+func init() {
+	registerAPI(&apiDef{key: 1, min: 4, max: 16, handle: handleFetch})
+}
+
+// fetchMaxBytes is Kafka's fetch.max.bytes default: the broker's cap on a
+// response's records.
+const fetchMaxBytes = 55 << 20
+
+// fetchItem is one partition of a fetch: what was asked, and (fetchResult)
+// what the last read found.
+type fetchItem struct {
+	topic            string
+	topicID          [16]byte
+	partition        int32
+	offset           int64
+	maxBytes         int32
+	curEpoch         int32
+	lastFetchedEpoch int32
+	sp               *sessPart  // the session's entry (incremental fetches)
+	p                *partition // resolved by the last read, nil if unknown
+	fetchResult
+}
+
+// Fetch session modes of a request.
+const (
+	sessNone = iota // sessionless (v<7, epoch -1) or answered without a session
+	sessNew         // epoch 0: open a session when answering
+	sessIncr        // epoch > 0: answer what changed
+)
+
+// fetchOp is one fetch request being served. run reads and either answers
+// or parks the op; a wake or the timer resumes it on another goroutine.
+type fetchOp struct {
+	n        *Node
+	c        *call
+	version  int16
+	minBytes int32
+	maxBytes int64
+	deadline time.Time
+	canWait  bool
+	follower bool
+	readComm bool
+	items    []fetchItem
+	itemsBuf *[]fetchItem // pooled backing of items
+
+	sessMode  int
+	sess      *fetchSession
+	sessEpoch int32
+	topErr    int16
+	final     bool // answer after the next read whatever it finds
+
+	state atomic.Int32
+	// mu is held while parking, so a resume waits until parking finished.
+	mu      sync.Mutex
+	watched []*partition
+	timer   *time.Timer
+}
+
+var fetchItemPool = sync.Pool{New: func() any { s := make([]fetchItem, 0, 16); return &s }}
+
+func handleFetch(n *Node, c *call) {
+	req := c.kreq.(*kmsg.FetchRequest)
+	op := &fetchOp{
+		n: n, c: c, version: req.Version, minBytes: req.MinBytes,
+		maxBytes: int64(min(req.MaxBytes, fetchMaxBytes)),
+		deadline: c.start.Add(time.Duration(req.MaxWaitMillis) * time.Millisecond),
+		canWait:  req.MaxWaitMillis > 0,
+		readComm: req.IsolationLevel == 1,
+	}
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
+	op.follower = replica >= 0
+	op.itemsBuf = fetchItemPool.Get().(*[]fetchItem)
+	op.items = (*op.itemsBuf)[:0]
+	fs := n.fetch
+	switch {
+	case req.Version < 7:
+	case req.SessionEpoch == -1:
+		if req.SessionID != 0 {
+			fs.closeSession(req.SessionID)
+		}
+	case req.SessionEpoch == 0:
+		if req.SessionID != 0 {
+			fs.closeSession(req.SessionID)
+		}
+		op.sessMode = sessNew
+	default:
+		op.sess, op.sessEpoch, op.items, op.topErr = fs.sessionFor(req, op.items)
+		if op.topErr != 0 || op.sess == nil {
+			op.answer()
+			return
+		}
+		op.sessMode = sessIncr
+	}
+	if op.sessMode != sessIncr {
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for j := range rt.Partitions {
+				rp := &rt.Partitions[j]
+				op.items = append(op.items, fetchItem{
+					topic: rt.Topic, topicID: rt.TopicID, partition: rp.Partition,
+					offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+					curEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch,
+				})
+			}
+		}
+	}
+	op.run()
+}
+
+// run reads and answers, or parks until there may be more to read. It runs
+// on the event loop for the first read and on a wake's goroutine after.
+func (op *fetchOp) run() {
+	for {
+		bytes, urgent := op.read()
+		if op.final || urgent || !op.canWait || bytes >= int64(op.minBytes) ||
+			len(op.items) == 0 || !time.Now().Before(op.deadline) {
+			op.answer()
+			return
+		}
+		// Do not hold segments while parked: read again when woken.
+		for i := range op.items {
+			op.items[i].records.Release()
+			op.items[i].records = segstore.Slice{}
+		}
+		if op.park() {
+			return
+		}
+		op.final = true // shutting down
+	}
+}
+
+// read fills every item's result. It reports the record bytes found and
+// whether something must be answered now (an error or a diverging epoch).
+func (op *fetchOp) read() (bytes int64, urgent bool) {
+	limit, minOne := op.maxBytes, true
+	var rt topicLookup
+	for i := range op.items {
+		it := &op.items[i]
+		it.fetchResult = fetchResult{}
+		it.p = op.resolve(it, &rt)
+		op.readPartition(it, &limit, &minOne)
+		if it.err != 0 {
+			urgent = true
+			it.hw, it.lso, it.logStart = -1, -1, -1
+		} else {
+			urgent = urgent || it.diverging
+			it.abortedEmpty = op.readComm
+		}
+		bytes += it.records.Len
+	}
+	return bytes, urgent
+}
+
+// topicLookup caches the last topic resolved: items of a topic are adjacent.
+type topicLookup struct {
+	ok    bool
+	name  string
+	id    [16]byte
+	t     *topic
+	parts []*partition
+}
+
+func (op *fetchOp) resolve(it *fetchItem, rt *topicLookup) *partition {
+	reg := op.n.reg
+	if op.version >= 13 {
+		if !rt.ok || rt.id != it.topicID {
+			rt.ok, rt.id, rt.t = true, it.topicID, reg.getByID(it.topicID)
+			rt.parts = nil
+			if rt.t != nil {
+				rt.parts = reg.partitions(rt.t)
+			}
+		}
+		if rt.t == nil {
+			it.err = kerr.UnknownTopicID.Code
+			return nil
+		}
+	} else {
+		if !rt.ok || rt.name != it.topic {
+			rt.ok, rt.name, rt.t = true, it.topic, reg.get(it.topic)
+			rt.parts = nil
+			if rt.t != nil {
+				rt.parts = reg.partitions(rt.t)
+			}
+		}
+	}
+	if rt.t == nil || it.partition < 0 || int(it.partition) >= len(rt.parts) {
+		it.err = kerr.UnknownTopicOrPartition.Code
+		return nil
+	}
+	return rt.parts[it.partition]
+}
+
+// readPartition reads one partition as Kafka's ReplicaManager.readFromLog
+// does: limit is what is left of the request's MaxBytes; minOne is true
+// until a partition returned records (KIP-74).
+func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
+	p := it.p
+	if p == nil {
+		return // it.err set by resolve
+	}
+	l := p.getLog()
+	if l == nil {
+		it.err = kerr.LeaderNotAvailable.Code
+		return
+	}
+	if epoch := p.leaderEpoch(); it.curEpoch >= 0 && it.curEpoch != epoch {
+		if it.curEpoch > epoch {
+			it.err = kerr.UnknownLeaderEpoch.Code
+			return
+		}
+		it.err = kerr.FencedLeaderEpoch.Code
+		if op.version >= 16 {
+			it.hasLeader, it.leaderID, it.leaderEpoch = true, p.state().Leader, epoch
+		}
+		return
+	}
+	if op.follower {
+		if it.curEpoch >= 0 {
+			it.err = kerr.UnknownLeaderEpoch.Code
+		} else {
+			it.err = kerr.NotLeaderForPartition.Code
+		}
+		return
+	}
+	hw := p.hw.Load()
+	offs := l.Offsets()
+	it.hw, it.lso, it.logStart = hw, hw, offs.Start
+	if it.lastFetchedEpoch >= 0 {
+		e, end := l.EndOffsetForEpoch(it.lastFetchedEpoch)
+		if e < 0 || end < 0 || it.offset < offs.Start {
+			it.err = kerr.OffsetOutOfRange.Code
+			return
+		}
+		if e < it.lastFetchedEpoch || end < it.offset {
+			it.diverging, it.divEpoch, it.divEnd = true, e, end
+			return
+		}
+	}
+	if it.offset > hw && it.offset <= offs.End {
+		return // written but not yet committed: nothing to read, as in Kafka
+	}
+	want := min(int64(max(it.maxBytes, 0)), *limit)
+	if !*minOne && want <= 0 {
+		return
+	}
+	sl, err := l.Read(it.offset, want, hw)
+	if err != nil {
+		it.err = errCode(err)
+		if !errors.Is(err, segstore.ErrOffsetOutOfRange) && !errors.Is(err, segstore.ErrClosed) {
+			op.n.log.Error("fetch read failed", "topic", p.topic.name, "partition", p.index, "err", err)
+		}
+		return
+	}
+	if sl.Len > want && !*minOne {
+		sl.Release() // the first batch does not fit and KIP-74 no longer applies
+		return
+	}
+	if sl.Len > 0 {
+		*minOne = false
+		*limit = max(*limit-sl.Len, 0)
+	}
+	it.records = sl
+}
+
+// answer frames the items (whose reads are done) and responds.
+func (op *fetchOp) answer() {
+	h := frameHead{version: op.version, err: op.topErr}
+	switch op.sessMode {
+	case sessNew:
+		h.sessionID = op.n.fetch.createSession(op.version >= 13, op.items)
+	case sessIncr:
+		h.sessionID = op.sess.id
+		if !op.sess.filter(op.sessEpoch, op.items) {
+			h.err = kerr.InvalidFetchSessionEpoch.Code
+			for i := range op.items {
+				op.items[i].omit = true
+			}
+		}
+	}
+	var brokers []frameBroker
+	if op.version >= 16 {
+		for i := range op.items {
+			if op.items[i].hasLeader && !op.items[i].omit {
+				n := op.n
+				host, port := n.advertised()
+				brokers = []frameBroker{{id: n.cfg.NodeID, host: host, port: port}}
+				if n.cfg.Rack != "" {
+					brokers[0].rack = &n.cfg.Rack
+				}
+				break
+			}
+		}
+	}
+	f := getFetchFrame()
+	f.build(h, op.items, brokers)
+	clear(op.items)
+	if cap(op.items) <= 1<<12 {
+		*op.itemsBuf = op.items[:0]
+		fetchItemPool.Put(op.itemsBuf)
+	}
+	op.items, op.itemsBuf = nil, nil
+	op.c.respondParts(f.size, f.parts...)
+}

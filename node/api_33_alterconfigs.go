@@ -1,0 +1,82 @@
+// AlterConfigs (key 33), versions 0-2.
+//
+// The legacy, non-incremental form: for a TOPIC (2) resource the given
+// configs replace all of the topic's overrides (keys not given go back to
+// the broker default). Every key must be a topic config sluice implements
+// with a valid value, else the resource is INVALID_CONFIG and nothing
+// changes; a key given twice is INVALID_REQUEST. The new overrides are
+// persisted in the metadata and applied to the running logs (retention,
+// segment size and roll, index interval, max message size, timestamp
+// type) before the answer. ValidateOnly validates without applying. Unknown
+// topic: UNKNOWN_TOPIC_OR_PARTITION; invalid name: INVALID_TOPIC_EXCEPTION.
+//
+// BROKER (4) resources: broker configs are read at start-up and cannot be
+// changed at runtime, so any change is INVALID_REQUEST with a message saying
+// so (what Kafka answers for a config that is not dynamically updatable); an
+// empty config list is a no-op success. The name must be empty or this
+// broker's id (INVALID_REQUEST otherwise). Other resource types, and a
+// resource named twice in one request, are INVALID_REQUEST.
+//
+// Runs off the event loop (the metadata file is written and synced).
+package node
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	registerAPI(&apiDef{key: 33, min: 0, max: 2, handle: handleAlterConfigs})
+}
+
+func handleAlterConfigs(n *Node, c *call) {
+	req := c.kreq.(*kmsg.AlterConfigsRequest)
+	c.async(func() {
+		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+		seen := map[resourceKey]int{}
+		for _, rr := range req.Resources {
+			seen[resourceKey{rr.ResourceType, rr.ResourceName}]++
+		}
+		for i := range req.Resources {
+			rr := &req.Resources[i]
+			out := kmsg.NewAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+			switch {
+			case seen[resourceKey{rr.ResourceType, rr.ResourceName}] > 1:
+				out.ErrorCode = kerr.InvalidRequest.Code
+				out.ErrorMessage = errMsg(errDuplicateResource(rr.ResourceType, rr.ResourceName))
+			case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
+				out.ErrorCode, out.ErrorMessage = n.alterTopicConfigs(rr.ResourceName, req.ValidateOnly,
+					func(map[string]string) (map[string]string, int16, error) { return replacementConfigs(rr.Configs) })
+			case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
+				keys := make([]string, len(rr.Configs))
+				for j := range rr.Configs {
+					keys[j] = rr.Configs[j].Name
+				}
+				out.ErrorCode, out.ErrorMessage = n.alterBrokerError(rr.ResourceName, keys)
+			default:
+				out.ErrorCode, out.ErrorMessage = kerr.InvalidRequest.Code, errMsg(errUnsupportedResource(rr.ResourceType))
+			}
+			resp.Resources = append(resp.Resources, out)
+		}
+		c.respond(resp)
+	})
+}
+
+// replacementConfigs is the full override set an AlterConfigs resource
+// asks for; values are validated by alterTopicConfigs.
+func replacementConfigs(cs []kmsg.AlterConfigsRequestResourceConfig) (map[string]string, int16, error) {
+	next := make(map[string]string, len(cs))
+	for _, kc := range cs {
+		if _, dup := next[kc.Name]; dup {
+			return nil, kerr.InvalidRequest.Code, fmt.Errorf("config %q is given more than once", kc.Name)
+		}
+		if err := checkTopicConfig(kc.Name, kc.Value); err != nil {
+			return nil, kerr.InvalidConfig.Code, err
+		}
+		next[kc.Name] = *kc.Value
+	}
+	return next, 0, nil
+}

@@ -1,0 +1,89 @@
+// CreatePartitions (key 37), versions 0-3.
+//
+// Grows a topic to Count partitions: the metadata is persisted first, then
+// the new partitions' logs are created, before the answer (so the timeout
+// has nothing to wait for); a new partition answers LEADER_NOT_AVAILABLE
+// only in that window. A count at or below the current one is
+// INVALID_PARTITIONS (partitions cannot be removed). An explicit Assignment
+// must give one replica list per new partition, each exactly this broker,
+// else INVALID_REPLICA_ASSIGNMENT. A topic named twice in one request is
+// INVALID_REQUEST for each occurrence (the others proceed), as in Kafka;
+// unknown topic: UNKNOWN_TOPIC_OR_PARTITION. ValidateOnly validates without
+// creating. Runs off the event loop.
+//
+// Deviations: none beyond the single broker (every new partition is led by
+// this broker with itself as the ISR).
+package node
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	registerAPI(&apiDef{key: 37, min: 0, max: 3, handle: handleCreatePartitions})
+}
+
+func handleCreatePartitions(n *Node, c *call) {
+	req := c.kreq.(*kmsg.CreatePartitionsRequest)
+	c.async(func() {
+		resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+		seen := map[string]int{}
+		for _, rt := range req.Topics {
+			seen[rt.Topic]++
+		}
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			out := kmsg.NewCreatePartitionsResponseTopic()
+			out.Topic = rt.Topic
+			if seen[rt.Topic] > 1 {
+				out.ErrorCode = kerr.InvalidRequest.Code
+				out.ErrorMessage = errMsg(fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
+			} else {
+				out.ErrorCode, out.ErrorMessage = n.createPartitions(rt, req.ValidateOnly)
+			}
+			resp.Topics = append(resp.Topics, out)
+		}
+		c.respond(resp)
+	})
+}
+
+func (n *Node) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) (int16, *string) {
+	t := n.reg.get(rt.Topic)
+	if t == nil {
+		return kerr.UnknownTopicOrPartition.Code, errMsg(fmt.Errorf("%w: %q", errUnknownTopic, rt.Topic))
+	}
+	have := int32(len(n.reg.partitions(t)))
+	if rt.Assignment != nil && rt.Count > have {
+		if err := n.checkNewAssignment(rt.Assignment, rt.Count-have); err != nil {
+			return kerr.InvalidReplicaAssignment.Code, errMsg(err)
+		}
+	}
+	if err := n.reg.addPartitions(rt.Topic, rt.Count, validateOnly); err != nil {
+		code := errCode(err)
+		if code == kerr.KafkaStorageError.Code || code == kerr.UnknownServerError.Code {
+			n.log.Error("creating partitions failed", "topic", rt.Topic, "count", rt.Count, "err", err)
+		}
+		return code, errMsg(err)
+	}
+	if !validateOnly {
+		n.log.Info("created partitions", "topic", rt.Topic, "from", have, "to", rt.Count)
+	}
+	return 0, nil
+}
+
+// checkNewAssignment accepts one replica list per new partition, each
+// exactly this broker.
+func (n *Node) checkNewAssignment(as []kmsg.CreatePartitionsRequestTopicAssignment, added int32) error {
+	if int32(len(as)) != added {
+		return fmt.Errorf("increasing the number of partitions by %d but %d assignments provided", added, len(as))
+	}
+	for i, a := range as {
+		if len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID {
+			return fmt.Errorf("new partition %d: replicas %v; this cluster has the one broker %d", i, a.Replicas, n.cfg.NodeID)
+		}
+	}
+	return nil
+}
