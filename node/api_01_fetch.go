@@ -97,6 +97,7 @@ type fetchOp struct {
 	sessEpoch int32
 	topErr    int16
 	final     bool // answer after the next read whatever it finds
+	gone      atomic.Bool // the connection closed while parked
 
 	state atomic.Int32
 	// mu is held while parking, so a resume waits until parking finished.

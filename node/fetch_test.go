@@ -940,3 +940,20 @@ func TestFetchSessions(t *testing.T) {
 		})
 	}
 }
+
+// A fetch parked on a connection that closes stops waiting at once rather
+// than holding its watchers and timer until MaxWait.
+func TestFetchParkedEndsWhenConnectionCloses(t *testing.T) {
+	n := startNode(t, "", nil)
+	createFetchTopic(t, n, "idle", 1)
+	fc := dialFetchConn(t, n)
+	req := newFetchReq(12, 60000, 1)
+	addFetchPartition(req, n, "idle", 0, 0, 1<<20)
+	go fc.roundTrip(req, 70*time.Second)
+	waitParked(t, n, 1)
+	fc.c.Close()
+	waitParked(t, n, 0)
+	if w := n.reg.partition("idle", 0).nwatch.Load(); w != 0 {
+		t.Fatalf("%d watchers left on the partition", w)
+	}
+}

@@ -3,6 +3,8 @@ package node
 import (
 	"sync"
 	"time"
+
+	"github.com/sluicemq/sluice/netpoll"
 )
 
 // fetchOp states: only a parked op may be fired, by exactly one of an
@@ -104,6 +106,24 @@ func (fs *fetchState) shutdown() {
 	}
 }
 
+// connClosed ends the parked fetches of a closed connection now rather than
+// at their timeout: nobody will read their answers, and until then they hold
+// watchers and timers. Runs on the connection's event loop; O(parked).
+func (fs *fetchState) connClosed(c *netpoll.Conn) {
+	fs.mu.Lock()
+	var ops []*fetchOp
+	for op := range fs.parked {
+		if op.c.req.Conn == c {
+			ops = append(ops, op)
+		}
+	}
+	fs.mu.Unlock()
+	for _, op := range ops {
+		op.gone.Store(true)
+		op.wake()
+	}
+}
+
 // park registers op with every partition it reads and arms its timer. It
 // returns false when the broker is shutting down (answer now instead).
 func (op *fetchOp) park() bool {
@@ -164,7 +184,7 @@ func (op *fetchOp) resume() {
 	op.mu.Unlock()
 	fs := op.n.fetch
 	fs.removeParked(op)
-	if fs.isClosed() {
+	if fs.isClosed() || op.gone.Load() {
 		op.final = true
 	}
 	op.state.Store(opRunning)

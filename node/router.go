@@ -135,5 +135,8 @@ func (n *Node) ConnOpened(c *netpoll.Conn) { n.m.connections.Add(1) }
 
 // ConnClosed implements netpoll.ConnObserver: the connection's fetch
 // sessions stay (clients may reuse them from a new connection, as Kafka
-// allows) but nothing is parked for it any more.
-func (n *Node) ConnClosed(c *netpoll.Conn) { n.m.connections.Add(-1) }
+// allows) but its parked fetches end now.
+func (n *Node) ConnClosed(c *netpoll.Conn) {
+	n.m.connections.Add(-1)
+	n.fetch.connClosed(c)
+}
