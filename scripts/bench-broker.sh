@@ -10,6 +10,16 @@
 #   RUNS=5 RECORDS=1000000 scripts/bench-broker.sh
 # The producer is not idempotent (--idempotent=false) for both brokers:
 # sluice does not offer producer ids yet, so kgo would fall back anyway.
+#
+# Two more columns explain sluice's produce figure. "fio s/GB": in the same
+# run, fio writes the same number of bytes to a new file in the same
+# directory (16 KiB writes, fdatasync per 1 MiB): the kernel's own CPU cost of
+# appending to page cache and syncing, which no page-cache broker can go
+# below. "io-wq s/GB": the part of sluice's CPU spent in io_uring's kernel
+# workers (buffered writes and fsyncs punted by the kernel), from
+# /proc/<pid>/task. On this VM new page-cache pages are very expensive and
+# vary by 10x between runs (first touch of guest memory), so compare within
+# a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -43,6 +53,40 @@ start_sluice() {
   echo "sluice did not start" >&2; cat "$WORK/sluice.err" >&2; exit 1
 }
 
+# cpu_split PID: "io-wq-seconds other-seconds" for the process's threads.
+cpu_split() {
+  python3 - "$1" <<'PY'
+import os, sys
+pid, tick = sys.argv[1], os.sysconf("SC_CLK_TCK")
+iowq = other = 0
+for t in os.listdir(f"/proc/{pid}/task"):
+    try:
+        comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
+        f = open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    s = (int(f[11]) + int(f[12])) / tick
+    if comm.startswith("iou-wrk"):
+        iowq += s
+    else:
+        other += s
+print(iowq, other)
+PY
+}
+
+# fio_cpu BYTES: CPU seconds fio spends writing BYTES with fdatasync per MiB.
+fio_cpu() {
+  python3 - "$1" "$WORK/fio.dat" <<'PY'
+import resource, subprocess, sys
+subprocess.run(["fio", "--name=floor", "--rw=write", "--bs=16k", f"--size={sys.argv[1]}",
+                "--fdatasync=64", "--ioengine=psync", f"--filename={sys.argv[2]}",
+                "--output-format=terse"], check=True, stdout=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r.ru_utime + r.ru_stime)
+PY
+  rm -f "$WORK/fio.dat"
+}
+
 field() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
 rows="$WORK/rows"
@@ -51,20 +95,27 @@ for run in $(seq "$RUNS"); do
     port=$(freeport)
     "start_$broker" "$port"
     common=(--brokers "127.0.0.1:$port" --topic bench --records "$RECORDS" --broker-pid "$pid" --json --quiet)
+    read -r iowq0 _ < <(cpu_split "$pid")
     "$WORK/sluice" bench produce "${common[@]}" --partitions 6 --record-size 1024 --acks all \
       --idempotent=false >"$WORK/p.json"
+    read -r iowq1 _ < <(cpu_split "$pid")
+    gb=$(field "$WORK/p.json" 'd["bytes"]/1e9')
+    iowq=$(python3 -c "print(($iowq1-$iowq0)/$gb)")
     "$WORK/sluice" bench consume "${common[@]}" >"$WORK/c.json"
     kill -TERM "$pid"; wait "$pid" || true
-    printf '%s %s %s %s %s %s\n' "$broker" \
+    printf '%s %s %s %s %s %s %s\n' "$broker" \
       "$(field "$WORK/p.json" 'd["mb_per_s"]')" "$(field "$WORK/p.json" 'd["broker_cpu"]["seconds_per_gb"]')" \
       "$(field "$WORK/c.json" 'd["mb_per_s"]')" "$(field "$WORK/c.json" 'd["broker_cpu"]["seconds_per_gb"]')" \
-      "$(field "$WORK/p.json" 'd["records_per_s"]')" | tee -a "$rows" >&2
+      "$(field "$WORK/p.json" 'd["records_per_s"]')" "$iowq" | tee -a "$rows" >&2
   done
+  fio_s=$(fio_cpu "$(field "$WORK/p.json" 'd["bytes"]')")
+  echo "fio $(python3 -c "print($fio_s/$gb)")" | tee -a "$rows" >&2
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-printf '%-8s %14s %14s %16s %14s %16s\n' broker "produce MB/s" "produce rec/s" "produce CPU s/GB" "consume MB/s" "consume CPU s/GB"
+col() { awk -v b="$1" -v c="$2" '$1==b {print $c}' "$rows" | median; }
+printf '%-8s %14s %14s %16s %12s %14s %16s\n' broker "produce MB/s" "produce rec/s" "produce CPU s/GB" "io-wq s/GB" "consume MB/s" "consume CPU s/GB"
 for b in kfake sluice; do
-  col() { awk -v b="$b" -v c="$1" '$1==b {print $c}' "$rows" | median; }
-  printf '%-8s %14.1f %14.0f %16.3f %14.1f %16.3f\n' "$b" "$(col 2)" "$(col 6)" "$(col 3)" "$(col 4)" "$(col 5)"
+  printf '%-8s %14.1f %14.0f %16.3f %12.3f %14.1f %16.3f\n' "$b" "$(col $b 2)" "$(col $b 6)" "$(col $b 3)" "$(col $b 7)" "$(col $b 4)" "$(col $b 5)"
 done
+printf 'fio, same bytes, 16 KiB writes + fdatasync/MiB, new file: %.3f CPU s/GB (median)\n' "$(col fio 2)"
