@@ -31,8 +31,8 @@
 //   - fetch.max.bytes (55 MiB) and max.incremental.fetch.session.cache.slots
 //     (1000) are Kafka's defaults and not configurable yet. Session eviction
 //     follows Kafka's rules without its follower privilege.
-//   - A fetch parked when its connection closes stays parked until woken or
-//     timed out; its answer is then dropped.
+//
+// A fetch parked when its connection closes ends at once (ConnClosed).
 package node
 
 import (
@@ -96,7 +96,7 @@ type fetchOp struct {
 	sess      *fetchSession
 	sessEpoch int32
 	topErr    int16
-	final     bool // answer after the next read whatever it finds
+	final     bool        // answer after the next read whatever it finds
 	gone      atomic.Bool // the connection closed while parked
 
 	state atomic.Int32

@@ -35,9 +35,9 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		garbage[i] = byte(rng.Uint32())
 	}
 	cases := map[string]func(r *rawConn){
-		"2GiB frame": func(r *rawConn) { r.write([]byte{0x7f, 0xff, 0xff, 0xff, 0, 0}) },
+		"2GiB frame":     func(r *rawConn) { r.write([]byte{0x7f, 0xff, 0xff, 0xff, 0, 0}) },
 		"negative frame": func(r *rawConn) { r.write([]byte{0xff, 0xff, 0xff, 0xf0}) },
-		"101MiB frame": func(r *rawConn) { r.write(kbin.AppendInt32(nil, 101<<20)) },
+		"101MiB frame":   func(r *rawConn) { r.write(kbin.AppendInt32(nil, 101<<20)) },
 		"garbage body": func(r *rawConn) {
 			// A Produce header followed by noise: the body cannot decode.
 			r.send(0, 7, 9, garbage)

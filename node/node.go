@@ -69,10 +69,10 @@ func New(cfg Config) (*Node, error) {
 	// gauges read n.store and n.reg only when scraped, after New.
 	n.m = newNodeMetrics(n)
 	n.store, err = segstore.Open(segstore.Config{
-		OnRound: n.m.onRound,
 		Dir: cfg.DataDir, FS: n.fs, Engine: eng, Flush: cfg.Flush,
 		FlushMessages: cfg.FlushMessages, FlushEvery: cfg.FlushEvery,
 		CheckpointEvery: cfg.CheckpointEvery, Defaults: cfg.Log, Now: cfg.Now, Logger: cfg.Logger,
+		OnRound: n.m.onRound,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

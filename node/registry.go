@@ -41,8 +41,8 @@ type registry struct {
 
 	adminMu sync.Mutex
 	mu      sync.RWMutex
-	topics map[string]*topic
-	byID   map[[16]byte]*topic
+	topics  map[string]*topic
+	byID    map[[16]byte]*topic
 }
 
 // Errors the handlers map to Kafka codes.
