@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -287,4 +288,23 @@ func TestServeZeroConfig(t *testing.T) {
 	if !strings.Contains(string(data), `msg="shutdown complete" clean=true`) {
 		t.Fatal("no clean shutdown line")
 	}
+}
+
+// TestPythonClients runs scripts/python-clients-test.py: kafka-python and
+// confluent-kafka (librdkafka) produce with compression and read back.
+func TestPythonClients(t *testing.T) {
+	probe := exec.Command("/usr/bin/python3", "-c", "import kafka, confluent_kafka")
+	if err := probe.Run(); err != nil {
+		t.Skip("python3-kafka / python3-confluent-kafka are not installed (scripts/test.sh installs them)")
+	}
+	b := startBroker(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "../../scripts/python-clients-test.py", b.addr)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python-clients-test.py: %v\n%s", err, out)
+	}
+	t.Logf("%s", strings.TrimSpace(string(out)))
 }
