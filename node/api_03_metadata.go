@@ -12,9 +12,12 @@ package node
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/segstore"
 )
 
 func init() {
@@ -70,6 +73,9 @@ func (n *Node) metadata(req *kmsg.MetadataRequest, create bool) *kmsg.MetadataRe
 			}
 			if t == nil && err == nil {
 				err = errUnknownTopic
+				if verr := segstore.ValidateTopic(*rt.Topic); verr != nil {
+					err = fmt.Errorf("%w: %w", errInvalidTopic, verr)
+				}
 			}
 		default:
 			if t = n.reg.getByID(rt.TopicID); t == nil {

@@ -12,6 +12,7 @@ package node
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -71,7 +72,7 @@ func (n *Node) createTopic(req *kmsg.CreateTopicsRequest, rt *kmsg.CreateTopicsR
 			out.ErrorCode, out.ErrorMessage = kerr.InvalidConfig.Code, errMsg(err)
 			return
 		}
-		configs[kc.Name] = *kc.Value
+		configs[kc.Name] = strings.TrimSpace(*kc.Value)
 	}
 	t, err := n.reg.create(rt.Topic, parts, rf, configs, req.ValidateOnly)
 	if err != nil {

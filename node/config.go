@@ -92,8 +92,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("node: listeners=%q: %w", c.Listen, err)
 	}
 	if c.Advertised != "" {
-		if _, port, err := splitHostPort(c.Advertised); err != nil || port == 0 {
+		host, port, err := splitHostPort(c.Advertised)
+		if err != nil || port == 0 {
 			return fmt.Errorf("node: advertised.listeners=%q: want host:port with a port", c.Advertised)
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			return fmt.Errorf("node: advertised.listeners=%q: clients cannot connect to %s; name a reachable host (or leave the host empty to use this machine's address)", c.Advertised, host)
 		}
 	}
 	if c.NumPartitions < 1 {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -315,5 +316,35 @@ func TestDescribeConfigsRaw(t *testing.T) {
 		if r.ErrorCode != kerr.InvalidRequest.Code {
 			t.Errorf("duplicate resource: %v", kerr.ErrorForCode(r.ErrorCode))
 		}
+	}
+}
+
+// Config values are stored as checked (trimmed), and millisecond values too
+// large for a time.Duration saturate instead of wrapping to a tiny retention.
+func TestTopicConfigTrimAndOverflow(t *testing.T) {
+	n := startNode(t, "", nil)
+	ctx := testCtx(t)
+	adm := newAdmin(t, n)
+	huge := "18446744073710" // wraps to under 1 ms if multiplied naively
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{
+		"min.insync.replicas": ptr(" 2 "), "retention.ms": &huge, "segment.ms": &huge,
+	}, "trimmed"); err != nil {
+		t.Fatal(err)
+	}
+	tp := n.reg.get("trimmed")
+	if got := n.reg.configs(tp)["min.insync.replicas"]; got != "2" {
+		t.Fatalf("stored %q", got)
+	}
+	if m := n.minInsync(tp); m != 2 {
+		t.Fatalf("min.insync.replicas in effect: %d", m)
+	}
+	lc := tp.parts[0].getLog().Config()
+	if lc.RetentionMs < 24*time.Hour*365*100 || lc.SegmentMs < 24*time.Hour*365*100 {
+		t.Fatalf("huge ms values became retention %v, segment %v", lc.RetentionMs, lc.SegmentMs)
+	}
+	// acks=all now needs 2 in-sync replicas; this broker has 1.
+	cl := newClient(t, n, kgo.DefaultProduceTopic("trimmed"), kgo.RecordRetries(0))
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr(); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("produce: %v, want NOT_ENOUGH_REPLICAS", err)
 	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -87,3 +88,35 @@ func TestProduceAutoCreatesAndValidatesNames(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A second broker on a data dir in use fails before touching it, and the
+// directory is free again after Close.
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir, nil)
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.Logger = "127.0.0.1:0", dir, testLogger()
+	if n2, err := New(cfg); err == nil {
+		n2.Close(testCtx(t))
+		t.Fatal("second broker opened a locked data dir")
+	} else if !strings.Contains(err.Error(), "in use by another broker") {
+		t.Fatalf("error %v", err)
+	}
+	if err := n.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, dir, nil)
+}
+
+// Advertising a wildcard address is refused; a blank host is resolved.
+func TestAdvertisedHost(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Advertised = t.TempDir(), "0.0.0.0:9092"
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "cannot connect") {
+		t.Fatalf("advertised 0.0.0.0: %v", err)
+	}
+	n := startNode(t, "", func(c *Config) { c.Advertised = ":19999" })
+	if h, p := n.advertised(); h == "" || p != 19999 {
+		t.Fatalf("advertised %q:%d", h, p)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sluicemq/sluice/ioring"
 	"github.com/sluicemq/sluice/ioring/vfs"
 	"github.com/sluicemq/sluice/netpoll"
@@ -44,6 +46,31 @@ type Node struct {
 
 	closing atomic.Bool
 	async   sync.WaitGroup
+	lock    *os.File // flock on <data-dir>/.lock, held until Close
+}
+
+// lockDataDir takes an exclusive, non-blocking flock on <dir>/.lock, as
+// Kafka does; the kernel drops it if the process dies.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("node: log.dirs %s is in use by another broker (%s is locked)", dir, f.Name())
+		}
+		return nil, fmt.Errorf("node: lock %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+func (n *Node) unlock() {
+	if n.lock != nil {
+		n.lock.Close() // closing the descriptor releases the flock
+		n.lock = nil
+	}
 }
 
 // New opens (or initializes) the data directory, recovers every partition and
@@ -56,13 +83,23 @@ func New(cfg Config) (*Node, error) {
 	if err := n.fs.MkdirAll(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	// Before anything reads or writes the directory: a second broker on the
+	// same log.dirs would recover, checkpoint and mark a clean shutdown over
+	// the running one's files.
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.lock = lock
 	id, err := n.loadMetaProperties()
 	if err != nil {
+		n.unlock()
 		return nil, err
 	}
 	n.clusterID = id
 	eng, err := ioring.New(ioring.Options{Engine: cfg.IOEngine, Logger: cfg.Logger})
 	if err != nil {
+		n.unlock()
 		return nil, fmt.Errorf("node: io engine: %w", err)
 	}
 	// Metrics exist before the store so the committer can feed them; their
@@ -75,11 +112,13 @@ func New(cfg Config) (*Node, error) {
 		OnRound: n.m.onRound,
 	})
 	if err != nil {
+		n.unlock()
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.reg = newRegistry(&n.cfg, n.fs, n.store)
 	if err := n.reg.load(); err != nil {
 		n.store.Close()
+		n.unlock()
 		return nil, err
 	}
 	n.fetch = newFetchState(n)
@@ -98,9 +137,11 @@ func (n *Node) Start() error {
 		host, port, _ = splitHostPort(n.cfg.Advertised)
 	} else {
 		port = bound.Port
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			host = reachableHost()
-		}
+	}
+	// A blank or wildcard host cannot be dialled: advertise this machine's
+	// address instead (Kafka uses the canonical host name).
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = reachableHost()
 	}
 	n.adv.Store(&endpoint{host: host, port: int32(port)})
 	topics, parts := n.reg.count()
@@ -156,6 +197,7 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	n.async.Wait()
 	errs = append(errs, n.store.Close())
+	n.unlock()
 	return errors.Join(errs...)
 }
 

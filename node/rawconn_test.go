@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"io"
@@ -159,5 +158,3 @@ func produceReq(version int16, acks int16, topic string, parts map[int32][]byte)
 	req.Topics = append(req.Topics, rt)
 	return req
 }
-
-var _ = bytes.Equal

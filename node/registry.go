@@ -237,7 +237,7 @@ func (r *registry) create(name string, n int32, rf int16, configs map[string]str
 	if validateOnly {
 		return nil, nil
 	}
-	t := &topic{name: name, configs: configs}
+	t := &topic{name: name, configs: trimConfigs(configs)}
 	if _, err := rand.Read(t.id[:]); err != nil {
 		return nil, err
 	}
@@ -342,6 +342,7 @@ func (r *registry) setConfigs(t *topic, overrides map[string]string) error {
 		return fmt.Errorf("%w: %q", errUnknownTopic, t.name)
 	}
 	old := t.configs
+	overrides = trimConfigs(overrides)
 	r.mu.Lock()
 	t.configs = overrides
 	r.mu.Unlock()

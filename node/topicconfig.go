@@ -189,10 +189,29 @@ func durMs(d time.Duration) string {
 	return itoa(d.Milliseconds())
 }
 
+// msDur converts a millisecond count; counts too large for a Duration
+// (over ~292 years) saturate instead of wrapping to a tiny value, which would
+// make retention delete everything.
 func msDur(v string) time.Duration {
 	n := atoi(v)
-	if n < 0 {
+	switch {
+	case n < 0:
 		return -1
+	case n > math.MaxInt64/int64(time.Millisecond):
+		return math.MaxInt64
 	}
 	return time.Duration(n) * time.Millisecond
+}
+
+// trimConfigs returns overrides with surrounding space removed from values:
+// values are checked trimmed, so they are stored trimmed too.
+func trimConfigs(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = strings.TrimSpace(v)
+	}
+	return out
 }
