@@ -43,7 +43,7 @@ start_kfake() {
 start_sluice() {
   local port=$1
   rm -rf "$WORK/data"
-  "$WORK/sluice" serve --listeners "127.0.0.1:$port" --log-dirs "$WORK/data" \
+  "$WORK/sluice" serve --listeners "127.0.0.1:$port" --log-dirs "$WORK/data" --metrics-listen "" \
     --override log.flush.policy=ack 2>"$WORK/sluice.err" &
   pid=$!
   for _ in $(seq 100); do
@@ -53,24 +53,22 @@ start_sluice() {
   echo "sluice did not start" >&2; cat "$WORK/sluice.err" >&2; exit 1
 }
 
-# cpu_split PID: "io-wq-seconds other-seconds" for the process's threads.
-cpu_split() {
+# iowq_cpu PID: CPU seconds (utime+stime) of the process's io_uring worker
+# threads (iou-wrk-*).
+iowq_cpu() {
   python3 - "$1" <<'PY'
 import os, sys
 pid, tick = sys.argv[1], os.sysconf("SC_CLK_TCK")
-iowq = other = 0
+iowq = 0
 for t in os.listdir(f"/proc/{pid}/task"):
     try:
         comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
         f = open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()
     except OSError:
         continue
-    s = (int(f[11]) + int(f[12])) / tick
     if comm.startswith("iou-wrk"):
-        iowq += s
-    else:
-        other += s
-print(iowq, other)
+        iowq += (int(f[11]) + int(f[12])) / tick
+print(iowq)
 PY
 }
 
@@ -90,19 +88,26 @@ PY
 field() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
 rows="$WORK/rows"
+unclean=0
 for run in $(seq "$RUNS"); do
   for broker in kfake sluice; do
     port=$(freeport)
     "start_$broker" "$port"
     common=(--brokers "127.0.0.1:$port" --topic bench --records "$RECORDS" --broker-pid "$pid" --json --quiet)
-    read -r iowq0 _ < <(cpu_split "$pid")
+    iowq0=$(iowq_cpu "$pid")
     "$WORK/sluice" bench produce "${common[@]}" --partitions 6 --record-size 1024 --acks all \
       --idempotent=false >"$WORK/p.json"
-    read -r iowq1 _ < <(cpu_split "$pid")
+    iowq1=$(iowq_cpu "$pid")
     gb=$(field "$WORK/p.json" 'd["bytes"]/1e9')
     iowq=$(python3 -c "print(($iowq1-$iowq0)/$gb)")
     "$WORK/sluice" bench consume "${common[@]}" >"$WORK/c.json"
-    kill -TERM "$pid"; wait "$pid" || true
+    kill -TERM "$pid"
+    status=0; wait "$pid" || status=$?
+    if [ "$status" -ne 0 ]; then
+      echo "run $run: $broker exited with status $status after SIGTERM, not a clean shutdown; its stderr:" >&2
+      cat "$WORK/$broker.err" >&2
+      unclean=$((unclean + 1))
+    fi
     printf '%s %s %s %s %s %s %s\n' "$broker" \
       "$(field "$WORK/p.json" 'd["mb_per_s"]')" "$(field "$WORK/p.json" 'd["broker_cpu"]["seconds_per_gb"]')" \
       "$(field "$WORK/c.json" 'd["mb_per_s"]')" "$(field "$WORK/c.json" 'd["broker_cpu"]["seconds_per_gb"]')" \
@@ -119,3 +124,7 @@ for b in kfake sluice; do
   printf '%-8s %14.1f %14.0f %16.3f %12.3f %14.1f %16.3f\n' "$b" "$(col $b 2)" "$(col $b 6)" "$(col $b 3)" "$(col $b 7)" "$(col $b 4)" "$(col $b 5)"
 done
 printf 'fio, same bytes, 16 KiB writes + fdatasync/MiB, new file: %.3f CPU s/GB (median)\n' "$(col fio 2)"
+if [ "$unclean" -ne 0 ]; then
+  echo "WARNING: $unclean broker shutdown(s) were not clean (see above); the figures may be suspect" >&2
+  exit 1
+fi

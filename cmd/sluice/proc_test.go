@@ -70,19 +70,31 @@ type broker struct {
 // It does not wait for the broker to listen: see waitStarted.
 func spawnBroker(t testing.TB, dataDir string, args ...string) *broker {
 	t.Helper()
+	return spawn(t, "", append([]string{"--listeners", "PLAINTEXT://127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--log-dirs", dataDir, "--log-format", "json"}, args...)...)
+}
+
+// spawn starts `sluice serve args...` in the directory cwd ("": a fresh
+// temporary one, so nothing lands in the source tree). The child is in a
+// process group of its own and gets SIGKILL when the test binary dies (a
+// panic or -timeout), so no broker outlives the test.
+func spawn(t testing.TB, cwd string, args ...string) *broker {
+	t.Helper()
 	bin := sluiceBin(t)
 	logDir := t.TempDir()
+	if cwd == "" {
+		cwd = logDir
+	}
 	b := &broker{t: t, logPath: filepath.Join(logDir, "serve.log"), done: make(chan struct{})}
 	logf, err := os.Create(b.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := append([]string{"serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-		"--log-dirs", dataDir, "--log-format", "json"}, args...)
-	b.cmd = exec.Command(bin, all...)
-	b.cmd.Dir = logDir // nothing lands in the source tree
+	b.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
+	b.cmd.Dir = cwd
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	b.cmd.Env = cleanEnv()
+	b.cmd.SysProcAttr = childAttr()
 	b.spawned = time.Now()
 	if err := b.cmd.Start(); err != nil {
 		logf.Close()
@@ -103,11 +115,19 @@ func spawnBroker(t testing.TB, dataDir string, args ...string) *broker {
 	t.Cleanup(func() {
 		b.kill()
 		if t.Failed() {
-			data, _ := os.ReadFile(b.logPath)
-			t.Logf("sluice serve %s log:\n%s", strings.Join(args, " "), data)
+			t.Logf("sluice serve %s log:\n%s", strings.Join(args, " "), b.output())
 		}
 	})
 	return b
+}
+
+// childAttr puts a child in its own process group (a terminal's ^C does not
+// reach it; the test signals it itself) and has the kernel SIGKILL it when
+// the test binary exits for any reason. (Pdeathsig fires when the thread
+// that forked exits; the Go runtime only ends threads locked with
+// LockOSThread, which these tests do not use.)
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // cleanEnv is the test's environment without SLUICE_* settings that would
@@ -144,13 +164,19 @@ func (b *broker) waitStarted() {
 		}
 		select {
 		case <-b.done:
-			b.t.Fatalf("sluice serve exited with status %d before listening", b.exitCode)
+			b.t.Fatalf("sluice serve exited with status %d before listening (its log follows)", b.exitCode)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			b.t.Fatal("sluice serve did not log \"started in\" within 30s")
 		}
 	}
+}
+
+// output is what the broker has written to stdout and stderr so far.
+func (b *broker) output() string {
+	data, _ := os.ReadFile(b.logPath)
+	return string(data)
 }
 
 // findLog returns the first JSON log line whose msg starts with prefix.

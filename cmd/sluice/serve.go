@@ -87,6 +87,23 @@ func runServe(args []string) int {
 		log.Error("cannot open the broker", "log.dirs", cfg.DataDir, "err", err)
 		return 1
 	}
+	// A signal during recovery stops here: close what New opened and exit
+	// cleanly without ever binding the Kafka port.
+	select {
+	case <-stopping:
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), sc.shutdownTimeout)
+		err := n.Close(ctx)
+		cancel()
+		took := time.Since(start).Milliseconds()
+		if err != nil {
+			log.Error("shutdown before listening finished with errors", "err", err, "took_ms", took)
+			return 1
+		}
+		log.Info("shutdown complete", "clean", true, "before_listening", true, "took_ms", took)
+		return 0
+	default:
+	}
 	if err := n.Start(); err != nil {
 		log.Error("cannot listen", "listeners", cfg.Listen, "err", err)
 		n.Close(context.Background())

@@ -18,7 +18,8 @@ import (
 // serveConfig is everything `sluice serve` runs with.
 type serveConfig struct {
 	node            node.Config
-	metricsListen   string // "" disables the HTTP listener
+	lis             listenerConf // the listener keys, until pickListener
+	metricsListen   string       // "" disables the HTTP listener
 	logLevel        slog.Level
 	logFormat       string // text or json
 	shutdownTimeout time.Duration
@@ -36,16 +37,26 @@ func (c *serveConfig) warn(msg string, args ...any) {
 }
 
 // setting is one key=value and where it came from, for error messages.
-type setting struct{ key, value, from string }
+// rank orders the layers: the file 0, the environment 1, then each flag
+// one more than the flag before it.
+type setting struct {
+	key, value, from string
+	rank             int
+}
 
 const serveUsage = `usage: sluice serve [flags]
 
-Runs a broker. Configuration, later layers winning: built-in defaults, the
---config file (Kafka server.properties syntax and key names), SLUICE_*
-environment variables (SLUICE_LOG_DIRS sets log.dirs: upper case, dots as
-underscores; SLUICE_* names that are not keys are ignored), then flags in
-command-line order. SIGTERM or SIGINT shuts down cleanly; a second one exits
-at once with status 1. Exit status 2 means the configuration was refused.
+Runs a broker. Configuration, later layers winning for the same key:
+built-in defaults, the --config file (Kafka server.properties syntax and key
+names), SLUICE_* environment variables (SLUICE_LOG_DIRS sets log.dirs: upper
+case, dots as underscores; SLUICE_* names that are not keys are ignored),
+then flags in command-line order. Between synonyms Kafka's rule holds
+whatever the layer: the more specific key wins (log.retention.ms over
+.minutes over .hours, log.roll.ms over log.roll.hours, log.dirs over
+log.dir), so log.retention.ms in the file beats --override
+log.retention.hours=...; a warning says so. SIGTERM or SIGINT shuts down
+cleanly; a second one exits at once with status 1. Exit status 2 means the
+configuration was refused.
 
 flags:
   --config FILE                 server.properties file
@@ -86,7 +97,7 @@ func resolveServeConfig(args, env []string) (*serveConfig, error) {
 	fs.StringVar(&c.configFile, "config", "", "")
 	byFlag := func(name, key string) {
 		fs.Func(name, "", func(v string) error {
-			flagSettings = append(flagSettings, setting{key, v, "--" + name})
+			flagSettings = append(flagSettings, setting{key: key, value: v, from: "--" + name})
 			return nil
 		})
 	}
@@ -101,7 +112,7 @@ func resolveServeConfig(args, env []string) (*serveConfig, error) {
 		if !ok {
 			return fmt.Errorf("want key=value, got %q", v)
 		}
-		flagSettings = append(flagSettings, setting{strings.TrimSpace(k), val, "--override"})
+		flagSettings = append(flagSettings, setting{key: strings.TrimSpace(k), value: val, from: "--override"})
 		return nil
 	})
 	level := fs.String("log-level", envValue(env, "SLUICE_LOG_LEVEL", "info"), "")
@@ -142,16 +153,17 @@ func resolveServeConfig(args, env []string) (*serveConfig, error) {
 			return nil, fmt.Errorf("%s: %w", c.configFile, err)
 		}
 		for _, e := range entries {
-			add(setting{e.key, e.value, c.configFile + ":" + strconv.Itoa(e.line)})
+			add(setting{key: e.key, value: e.value, from: c.configFile + ":" + strconv.Itoa(e.line), rank: 0})
 		}
 	}
 	for _, kv := range env {
 		name, v, _ := strings.Cut(kv, "=")
 		if key, ok := envKey(name); ok && (findProp(key) != nil || ignoredKey(key)) {
-			add(setting{key, v, "$" + name})
+			add(setting{key: key, value: v, from: "$" + name, rank: 1})
 		}
 	}
-	for _, s := range flagSettings {
+	for i, s := range flagSettings {
+		s.rank = 2 + i
 		add(s)
 	}
 	if len(unknown) > 0 {
@@ -169,14 +181,34 @@ func resolveServeConfig(args, env []string) (*serveConfig, error) {
 		}
 		target := c
 		for _, o := range p.over {
-			if _, won := merged[o]; won {
-				scratch := *c // validate the shadowed value, apply nothing
-				scratch.warnings = nil
-				target = &scratch
+			w, won := merged[o]
+			if !won {
+				continue
 			}
+			// The more specific key wins whatever its layer, as in Kafka;
+			// say so when the loser came from a later layer.
+			if s.rank > w.rank {
+				c.warn("ignoring a key set in a later layer: a more specific synonym wins whatever its layer, as in Kafka",
+					"ignored", fmt.Sprintf("%s=%s (from %s)", p.name, s.value, s.from),
+					"winner", fmt.Sprintf("%s=%s (from %s)", o, w.value, w.from))
+			}
+			scratch := *c // validate the shadowed value, apply nothing
+			scratch.warnings = nil
+			target = &scratch
+			break
 		}
 		if err := p.set(target, strings.TrimSpace(s.value)); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q (from %s): %w", p.name, s.value, s.from, err))
+		}
+	}
+	if len(errs) == 0 {
+		if key, err := c.pickListener(); err != nil {
+			if s, ok := merged[key]; ok {
+				err = fmt.Errorf("%s=%q (from %s): %w", key, s.value, s.from, err)
+			} else {
+				err = fmt.Errorf("%s: %w", key, err)
+			}
+			errs = append(errs, err)
 		}
 	}
 	if a, ok := merged["node.id"]; ok {

@@ -70,7 +70,7 @@ func TestServeConfigDocumented(t *testing.T) {
 	want := node.DefaultConfig()
 	want.Net.MaxFrameSize, want.Net.MaxInFlightRequests = netpoll.DefaultMaxFrameSize, 100
 	if !reflect.DeepEqual(c.node, want) {
-		t.Fatalf("documented defaults differ from node.DefaultConfig:\n%+v\n%+v", c.node, node.DefaultConfig())
+		t.Fatalf("documented defaults differ from node.DefaultConfig:\ngot  %+v\nwant %+v", c.node, want)
 	}
 	data, err := os.ReadFile("../../config/server.properties")
 	if err != nil {
@@ -125,6 +125,8 @@ func TestServeConfigDurations(t *testing.T) {
 	f("log.retention.minutes=5\nlog.retention.hours=1\nlog.retention.ms=250", 250*time.Millisecond, week)
 	f("log.retention.ms=-1\nlog.retention.hours=1", -1, week)
 	f("log.retention.hours=-1", -1, week)
+	f("log.retention.hours=-2", -1, week) // Kafka: any negative value is no limit
+	f("log.retention.ms=-1000", -1, week)
 	f("log.retention.ms=0", time.Millisecond, week)
 	f("log.roll.hours=2", week, 2*time.Hour)
 	f("log.roll.hours=2\nlog.roll.ms=1500", week, 1500*time.Millisecond)
@@ -195,12 +197,23 @@ func TestServeConfigErrors(t *testing.T) {
 	f("log.message.timestamp.type=Now", "log.message.timestamp.type")
 	f("listeners=SSL://:9093", "listeners", "SSL")
 	f("listeners=localhost", "listeners", "host:port")
-	f("advertised.listeners=PLAINTEXT://h:0", "advertised.listeners")
+	f("advertised.listeners=PLAINTEXT://h:0", "advertised.listeners", "real port")
+	f("advertised.listeners=PLAINTEXT://h:00", "advertised.listeners", "real port")
+	f("advertised.listeners=PLAINTEXT://h:65536", "advertised.listeners", "bad port")
+	f("advertised.listeners=PLAINTEXT://0.0.0.0:9092", "advertised.listeners", "0.0.0.0", "not an address clients can connect to")
+	f("advertised.listeners=PLAINTEXT://[::]:9092", "advertised.listeners", "not an address clients can connect to")
+	f("advertised.listeners=h:+80", "advertised.listeners", "bad port")
+	f("listeners=PLAINTEXT://h:-0", "listeners", "bad port")
+	f("listeners=PLAINTEXT://h:1,plaintext://h:2", "listeners", "more than once")
+	f("log.retention.bytes=0", "log.retention.bytes", "0 would keep nothing", "-1 for no limit")
+	f("log.index.interval.bytes=0", "log.index.interval.bytes", "use 1")
+	f("message.max.bytes=0", "message.max.bytes", "refuse every record")
+	f("message.max.bytes=-5", "message.max.bytes", "between 1 and")
 	f("metrics.listen=nope", "metrics.listen")
 	f("node.id=1\nbroker.id=2", "node.id", "broker.id", "disagree")
 	f("num.partitions=0\nmin.insync.replicas=0", "num.partitions", "min.insync.replicas")
 	f("\n\nlog.dirz=/x\nnum.partitions=1", "unknown properties", "log.dirz", ":3")
-	f("log.retention.hours=-2", "log.retention.hours")
+	f("log.retention.bytes=x", "log.retention.bytes", "not an integer")
 	for _, args := range [][]string{
 		{"--override", "bogus"},
 		{"--override", "nosuch.key=1"},
@@ -253,7 +266,7 @@ log.retention.check.interval.ms=300000
 		msgs = append(msgs, fmt.Sprint(w.msg, w.args))
 	}
 	all := strings.Join(msgs, "\n")
-	for _, k := range []string{"process.roles", "controller.listener.names", "num.io.threads", "offsets.topic.replication.factor",
+	for _, k := range []string{"process.roles", "controller.quorum.bootstrap.servers", "num.io.threads", "offsets.topic.replication.factor",
 		"CONTROLLER://:9093", "CONTROLLER://localhost:9093"} {
 		if !strings.Contains(all, k) {
 			t.Errorf("warnings lack %s:\n%s", k, all)
@@ -261,6 +274,178 @@ log.retention.check.interval.ms=300000
 	}
 	if len(c.warnings) != 3 { // ignored keys, extra listener, extra advertised listener
 		t.Errorf("%d warnings, want 3:\n%s", len(c.warnings), all)
+	}
+}
+
+func TestServeConfigRetentionBytes(t *testing.T) {
+	for v, want := range map[string]int64{"-1": -1, "-2": -1, "-9223372036854775808": -1, "1": 1, "1000000": 1000000} {
+		c := mustResolve(t, "log.retention.bytes="+v, nil)
+		if c.node.Log.RetentionBytes != want {
+			t.Errorf("log.retention.bytes=%s: got %d, want %d", v, c.node.Log.RetentionBytes, want)
+		}
+	}
+}
+
+// TestServeConfigListeners: the listener served is chosen by name, not by
+// position, and advertised.listeners is matched to it by name.
+func TestServeConfigListeners(t *testing.T) {
+	type want struct {
+		listen, advertised string
+		warnings           []string // substrings, one per warning, in order
+	}
+	f := func(props string, w want) {
+		t.Helper()
+		c := mustResolve(t, props, nil)
+		if c.node.Listen != w.listen || c.node.Advertised != w.advertised {
+			t.Errorf("%q: listen %q advertised %q, want %q %q", props, c.node.Listen, c.node.Advertised, w.listen, w.advertised)
+		}
+		var got []string
+		for _, x := range c.warnings {
+			got = append(got, fmt.Sprint(x.msg, x.args))
+		}
+		if len(got) != len(w.warnings) {
+			t.Errorf("%q: warnings %q, want %d matching %q", props, got, len(w.warnings), w.warnings)
+			return
+		}
+		for i := range got {
+			if !strings.Contains(got[i], w.warnings[i]) {
+				t.Errorf("%q: warning %q lacks %q", props, got[i], w.warnings[i])
+			}
+		}
+	}
+	// The controller listener first: skipped by name.
+	f("listeners=CONTROLLER://:9093,PLAINTEXT://:9092\ncontroller.listener.names=CONTROLLER\n"+
+		"advertised.listeners=CONTROLLER://c:9093,PLAINTEXT://p:9092",
+		want{":9092", "p:9092", []string{"ignored CONTROLLER://:9093", "ignored CONTROLLER://c:9093"}})
+	// PLAINTEXT wins over an earlier listener of another name.
+	f("listeners=INTERNAL://127.0.0.2:9094,PLAINTEXT://127.0.0.1:9092\nlistener.security.protocol.map=INTERNAL:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		want{"127.0.0.1:9092", "", []string{"ignored INTERNAL://127.0.0.2:9094"}})
+	// inter.broker.listener.name wins over PLAINTEXT; names are case-insensitive.
+	f("listeners=PLAINTEXT://:9092,internal://:9094\ninter.broker.listener.name=Internal\n"+
+		"listener.security.protocol.map=INTERNAL:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"+
+		"advertised.listeners=PLAINTEXT://p:9092,INTERNAL://i:9094",
+		want{":9094", "i:9094", []string{"ignored PLAINTEXT://:9092", "ignored PLAINTEXT://p:9092"}})
+	// Without PLAINTEXT or inter.broker.listener.name: the first non-controller one.
+	f("listeners=CONTROLLER://:9093,A://:1,B://:2\ncontroller.listener.names=CONTROLLER\nlistener.security.protocol.map=A:PLAINTEXT,B:SSL,CONTROLLER:PLAINTEXT",
+		want{":1", "", []string{"ignored CONTROLLER://:9093,B://:2"}})
+	// An SSL listener beside the PLAINTEXT one is ignored, not refused.
+	f("listeners=SSL://:9093,PLAINTEXT://:9092", want{":9092", "", []string{"ignored SSL://:9093"}})
+	// No advertised entry of the served listener's name: the listener's own address.
+	f("listeners=PLAINTEXT://:9092\nadvertised.listeners=EXTERNAL://e:1",
+		want{":9092", "", []string{"no entry for the listener served", "ignored EXTERNAL://e:1"}})
+	// A blank advertised host is passed through for node to resolve.
+	f("advertised.listeners=PLAINTEXT://:19093", want{"127.0.0.1:9092", ":19093", nil})
+	f("advertised.listeners=kafka.example:19093", want{"127.0.0.1:9092", "kafka.example:19093", nil})
+	// Without a scheme, an entry is PLAINTEXT.
+	f("listeners=127.0.0.1:0", want{"127.0.0.1:0", "", nil})
+	f("listeners=[::1]:9092\nadvertised.listeners=PLAINTEXT://[::1]:9092", want{"[::1]:9092", "[::1]:9092", nil})
+
+	bad := func(props string, wants ...string) {
+		t.Helper()
+		_, err := resolveFile(t, props, nil)
+		if err == nil {
+			t.Errorf("%q: no error", props)
+			return
+		}
+		for _, w := range wants {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: error %q lacks %q", props, err, w)
+			}
+		}
+	}
+	bad("listeners=SSL://:9093", "listeners", "SSL", "PLAINTEXT only")
+	bad("listeners=SASL_PLAINTEXT://:9093", "SASL_PLAINTEXT", "PLAINTEXT only")
+	bad("listeners=EXTERNAL://:9093\nlistener.security.protocol.map=EXTERNAL:SASL_SSL", "listeners", "EXTERNAL", "SASL_SSL")
+	bad("listeners=INTERNAL://:9093", "listener.security.protocol.map", "INTERNAL:PLAINTEXT")
+	bad("listeners=PLAINTEXT://:9092\ninter.broker.listener.name=REPLICATION", "inter.broker.listener.name", "REPLICATION")
+	bad("listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER", "listeners", "controller listener")
+	bad("listeners=CONTROLLER://:9093,PLAINTEXT://:9092\ncontroller.listener.names=CONTROLLER\ninter.broker.listener.name=CONTROLLER",
+		"inter.broker.listener.name", "controller.listener.names")
+	bad("listener.security.protocol.map=PLAINTEXT", "listener.security.protocol.map", "NAME:PROTOCOL")
+	bad("listener.security.protocol.map=PLAINTEXT:TLS", "listener.security.protocol.map", "TLS")
+	bad("listeners=://:9092", "listeners", "empty listener name")
+	// The flag layer's listener replaces the file's; the file's advertised
+	// entry still matches it by name.
+	c := mustResolve(t, "listeners=PLAINTEXT://:9092\nadvertised.listeners=PLAINTEXT://p:9092", nil, "--listeners", "127.0.0.1:0")
+	if c.node.Listen != "127.0.0.1:0" || c.node.Advertised != "p:9092" {
+		t.Errorf("listen %q advertised %q", c.node.Listen, c.node.Advertised)
+	}
+}
+
+// TestServeConfigSynonymLayers: the more specific synonym wins whatever its
+// layer, as in Kafka, with a warning when the loser came from a later layer.
+func TestServeConfigSynonymLayers(t *testing.T) {
+	shadowWarnings := func(c *serveConfig) []string {
+		var out []string
+		for _, w := range c.warnings {
+			if strings.Contains(w.msg, "synonym") {
+				out = append(out, fmt.Sprint(w.args))
+			}
+		}
+		return out
+	}
+	c := mustResolve(t, "log.retention.ms=250", []string{"SLUICE_LOG_RETENTION_HOURS=1"}, "--override", "log.retention.minutes=5")
+	if c.node.Log.RetentionMs != 250*time.Millisecond {
+		t.Fatalf("retention %v, want the file's log.retention.ms", c.node.Log.RetentionMs)
+	}
+	ws := shadowWarnings(c)
+	if len(ws) != 2 || !strings.Contains(ws[0], "log.retention.minutes=5 (from --override)") ||
+		!strings.Contains(ws[1], "log.retention.hours=1 (from $SLUICE_LOG_RETENTION_HOURS)") ||
+		!strings.Contains(ws[0], "log.retention.ms=250") {
+		t.Fatalf("warnings %q", ws)
+	}
+	// Flags in command-line order: the later, less specific one warns.
+	c = mustResolve(t, "", nil, "--override", "log.roll.ms=1500", "--override", "log.roll.hours=2")
+	if ws := shadowWarnings(c); c.node.Log.SegmentMs != 1500*time.Millisecond || len(ws) != 1 || !strings.Contains(ws[0], "log.roll.hours=2") {
+		t.Fatalf("roll %v warnings %q", c.node.Log.SegmentMs, ws)
+	}
+	// The specific key from a later layer, or both in one file: no warning.
+	for _, c := range []*serveConfig{
+		mustResolve(t, "log.retention.hours=1", nil, "--override", "log.retention.ms=250"),
+		mustResolve(t, "log.retention.hours=1\nlog.retention.ms=250", nil),
+		mustResolve(t, "", []string{"SLUICE_LOG_DIR=/a", "SLUICE_LOG_DIRS=/b"}),
+	} {
+		if ws := shadowWarnings(c); len(ws) != 0 {
+			t.Errorf("unexpected warnings %q", ws)
+		}
+	}
+	c = mustResolve(t, "log.dirs=/file", nil, "--override", "log.dir=/flag")
+	if ws := shadowWarnings(c); c.node.DataDir != "/file" || len(ws) != 1 {
+		t.Fatalf("data dir %q warnings %q", c.node.DataDir, ws)
+	}
+}
+
+func TestIgnoredKeys(t *testing.T) {
+	for _, k := range []string{"controlled.shutdown.enable", "controlled.shutdown.max.retries", "offset.metadata.max.bytes",
+		"max.incremental.fetch.session.cache.slots", "max.connections", "max.connections.per.ip",
+		"log.message.timestamp.difference.max.ms", "log.flush.start.offset.checkpoint.interval.ms",
+		"log.cleaner.enable", "replica.lag.time.max.ms", "unclean.leader.election.enable", "zookeeper.connect",
+		"controller.quorum.voters", "inter.broker.protocol.version", "security.inter.broker.protocol"} {
+		if !ignoredKey(k) {
+			t.Errorf("%s is not ignored", k)
+		}
+		if findProp(k) != nil {
+			t.Errorf("%s is both a key and ignored", k)
+		}
+	}
+	// Misspellings near real keys, and names the old loose prefixes took.
+	for _, k := range []string{"log.message.timestamp.typ", "max.connection", "max.connectionz",
+		"log.flush.start.offset.checkpoint.interval", "controller.listener.name", "inter.broker.listener",
+		"fetch.max.byte", "log.retention.byte"} {
+		if ignoredKey(k) {
+			t.Errorf("%s is ignored; a typo must be an error", k)
+		}
+	}
+	// No ignored prefix swallows a key sluice implements (or its typos).
+	for _, p := range serveProps {
+		for _, pre := range ignoredPrefixes {
+			if strings.HasPrefix(p.name, pre) {
+				t.Errorf("ignored prefix %s covers the key %s", pre, p.name)
+			}
+		}
+		if ignoredKeys[p.name] {
+			t.Errorf("%s is both a key and ignored", p.name)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -27,21 +28,42 @@ type property struct {
 }
 
 var serveProps = []property{
+	// The five listener keys only record what they say: pickListener
+	// chooses the listener once every key is known.
 	{name: "listeners", def: "PLAINTEXT://127.0.0.1:9092", set: func(c *serveConfig, v string) error {
-		addr, err := firstListener(c, "listeners", v)
-		c.node.Listen = addr
-		return err
+		ls, err := parseListeners(v, false)
+		if err != nil {
+			return err
+		}
+		c.lis.listeners = ls
+		return nil
 	}},
 	{name: "advertised.listeners", set: func(c *serveConfig, v string) error {
 		if v == "" {
-			c.node.Advertised = ""
+			c.lis.advertised = nil
 			return nil
 		}
-		addr, err := firstListener(c, "advertised.listeners", v)
-		if err == nil && strings.HasSuffix(addr, ":0") {
-			err = fmt.Errorf("an advertised listener needs a real port")
+		ls, err := parseListeners(v, true)
+		if err != nil {
+			return err
 		}
-		c.node.Advertised = addr
+		c.lis.advertised = ls
+		return nil
+	}},
+	{name: "inter.broker.listener.name", set: func(c *serveConfig, v string) error {
+		c.lis.interBroker = strings.ToUpper(v)
+		return nil
+	}},
+	{name: "controller.listener.names", set: func(c *serveConfig, v string) error {
+		c.lis.controller = map[string]bool{}
+		for _, n := range splitList(v) {
+			c.lis.controller[strings.ToUpper(n)] = true
+		}
+		return nil
+	}},
+	{name: "listener.security.protocol.map", def: defaultProtocolMap, set: func(c *serveConfig, v string) error {
+		m, err := parseProtocolMap(v)
+		c.lis.protocols = m
 		return err
 	}},
 	{name: "log.dirs", def: "sluice-data", set: setDataDir},
@@ -61,9 +83,16 @@ var serveProps = []property{
 	{name: "log.retention.ms", set: duration(-1, time.Millisecond, setRetention)},
 	{name: "log.retention.minutes", over: []string{"log.retention.ms"}, set: duration(-1, time.Minute, setRetention)},
 	{name: "log.retention.hours", def: "168", over: []string{"log.retention.ms", "log.retention.minutes"}, set: duration(-1, time.Hour, setRetention)},
-	{name: "log.retention.bytes", def: "-1", set: num(-1, math.MaxInt64, func(c *serveConfig, n int64) { c.node.Log.RetentionBytes = n })},
-	{name: "log.index.interval.bytes", def: "4096", set: num(0, math.MaxInt32, func(c *serveConfig, n int64) { c.node.Log.IndexIntervalBytes = n })},
-	{name: "message.max.bytes", def: "1048588", set: num(0, math.MaxInt32, func(c *serveConfig, n int64) { c.node.Log.MaxMessageBytes = n })},
+	// Any negative retention means no limit, as in Kafka. 0 would mean
+	// "unset" (no limit) to segstore, the opposite of Kafka's "keep
+	// nothing", so it is refused.
+	{name: "log.retention.bytes", def: "-1", set: noZero("0 would keep nothing; not supported: use -1 for no limit or a positive size",
+		num(math.MinInt64, math.MaxInt64, func(c *serveConfig, n int64) { c.node.Log.RetentionBytes = max(n, -1) }))},
+	// Kafka allows 0 for both; segstore would read 0 as "use the default".
+	{name: "log.index.interval.bytes", def: "4096", set: noZero("0 is not supported (sluice would silently use the default 4096): use 1 to index every batch",
+		num(1, math.MaxInt32, func(c *serveConfig, n int64) { c.node.Log.IndexIntervalBytes = n }))},
+	{name: "message.max.bytes", def: "1048588", set: noZero("0 would refuse every record; not supported: use a positive size",
+		num(1, math.MaxInt32, func(c *serveConfig, n int64) { c.node.Log.MaxMessageBytes = n }))},
 	{name: "log.message.timestamp.type", def: "CreateTime", set: func(c *serveConfig, v string) error {
 		switch v {
 		case "CreateTime":
@@ -116,7 +145,7 @@ var serveProps = []property{
 	{name: "num.network.threads", set: num(1, 1024, func(c *serveConfig, n int64) { c.node.Net.Loops = int(n) })},
 	{name: "metrics.listen", def: defaultMetricsListen, set: func(c *serveConfig, v string) error {
 		if v != "" {
-			if _, err := splitAddr(v); err != nil {
+			if _, _, err := splitAddr(v); err != nil {
 				return err
 			}
 		}
@@ -134,6 +163,16 @@ func findProp(name string) *property {
 	return nil
 }
 
+// noZero refuses 0 with why before set sees it.
+func noZero(why string, set func(*serveConfig, string) error) func(*serveConfig, string) error {
+	return func(c *serveConfig, v string) error {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n == 0 {
+			return errors.New(why)
+		}
+		return set(c, v)
+	}
+}
+
 func num(lo, hi int64, f func(c *serveConfig, n int64)) func(*serveConfig, string) error {
 	return func(c *serveConfig, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -141,6 +180,9 @@ func num(lo, hi int64, f func(c *serveConfig, n int64)) func(*serveConfig, strin
 			return fmt.Errorf("not an integer")
 		}
 		if n < lo || n > hi {
+			if lo == math.MinInt64 {
+				return fmt.Errorf("must be at most %d", hi)
+			}
 			if hi == math.MaxInt64 {
 				return fmt.Errorf("must be at least %d", lo)
 			}
@@ -152,8 +194,11 @@ func num(lo, hi int64, f func(c *serveConfig, n int64)) func(*serveConfig, strin
 }
 
 // duration parses a count of unit; lo is -1 where Kafka reads any negative
-// value as "no limit".
+// value as "no limit": every negative value is accepted and becomes -1.
 func duration(lo int64, unit time.Duration, f func(c *serveConfig, d time.Duration)) func(*serveConfig, string) error {
+	if lo < 0 {
+		lo = math.MinInt64
+	}
 	return num(lo, math.MaxInt64/int64(unit), func(c *serveConfig, n int64) {
 		if n < 0 {
 			f(c, -1)
@@ -198,39 +243,187 @@ func setDataDir(c *serveConfig, v string) error {
 	return nil
 }
 
-// firstListener takes the first entry of a Kafka listener list
-// (NAME://host:port,...) and returns its host:port. Listener names are not
-// mapped through listener.security.protocol.map: every listener serves
-// PLAINTEXT, and the security protocols' own names are refused.
-func firstListener(c *serveConfig, key, v string) (string, error) {
-	ls := splitList(v)
-	if len(ls) == 0 {
-		return "", fmt.Errorf("no listener given")
-	}
-	if len(ls) > 1 {
-		c.warn("sluice serves one listener; ignoring the others", "key", key, "using", ls[0], "ignored", strings.Join(ls[1:], ","))
-	}
-	name, _, found := strings.Cut(ls[0], "://")
-	if found {
-		switch strings.ToUpper(name) {
-		case "SSL", "SASL_SSL", "SASL_PLAINTEXT":
-			return "", fmt.Errorf("%s listeners are not supported yet; use PLAINTEXT", name)
-		}
-	}
-	return splitAddr(ls[0])
+// defaultProtocolMap is Kafka's default listener.security.protocol.map.
+const defaultProtocolMap = "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+
+// listenerConf is what the listener keys say; pickListener turns it into
+// node.Config's Listen and Advertised.
+type listenerConf struct {
+	listeners   []listenerEntry   // listeners
+	advertised  []listenerEntry   // advertised.listeners; nil when unset
+	interBroker string            // inter.broker.listener.name, upper case
+	controller  map[string]bool   // controller.listener.names, upper case
+	protocols   map[string]string // listener.security.protocol.map; nil: the default
 }
 
-// splitAddr validates [NAME://]host:port and returns host:port.
-func splitAddr(v string) (string, error) {
+// listenerEntry is one NAME://host:port of a listener list.
+type listenerEntry struct {
+	name string // upper case, as Kafka normalizes it; PLAINTEXT when the entry has none
+	addr string // host:port (host may be blank)
+	raw  string // as written
+}
+
+// parseListeners parses a Kafka listener list. Entries without NAME://
+// are PLAINTEXT listeners. Advertised entries need a port clients can dial
+// and a host that is not the wildcard address; a blank host is kept blank
+// (node advertises this machine's address for it).
+func parseListeners(v string, advertised bool) ([]listenerEntry, error) {
+	ls := splitList(v)
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("no listener given")
+	}
+	var out []listenerEntry
+	seen := map[string]bool{}
+	for _, raw := range ls {
+		e := listenerEntry{name: "PLAINTEXT", addr: raw, raw: raw}
+		if name, rest, ok := strings.Cut(raw, "://"); ok {
+			if name == "" {
+				return nil, fmt.Errorf("%s: empty listener name", raw)
+			}
+			e.name, e.addr = strings.ToUpper(name), rest
+		}
+		host, port, err := splitAddr(e.addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", raw, err)
+		}
+		if advertised {
+			if port == 0 {
+				return nil, fmt.Errorf("%s: an advertised listener needs a real port (1-65535)", raw)
+			}
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				return nil, fmt.Errorf("%s: %s is not an address clients can connect to: name a reachable host, "+
+					"or leave the host blank (%s://:%d) to advertise this machine's address", raw, host, e.name, port)
+			}
+		}
+		if seen[e.name] {
+			return nil, fmt.Errorf("listener name %s appears more than once", e.name)
+		}
+		seen[e.name] = true
+		e.addr = net.JoinHostPort(host, strconv.Itoa(port))
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// parseProtocolMap parses NAME:PROTOCOL,... (listener.security.protocol.map).
+func parseProtocolMap(v string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, kv := range splitList(v) {
+		name, proto, ok := strings.Cut(kv, ":")
+		name, proto = strings.ToUpper(strings.TrimSpace(name)), strings.ToUpper(strings.TrimSpace(proto))
+		switch {
+		case !ok || name == "":
+			return nil, fmt.Errorf("%q: want NAME:PROTOCOL", kv)
+		case proto != "PLAINTEXT" && proto != "SSL" && proto != "SASL_PLAINTEXT" && proto != "SASL_SSL":
+			return nil, fmt.Errorf("%q: protocol %q: want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", kv, proto)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("listener %s is mapped twice", name)
+		}
+		m[name] = proto
+	}
+	return m, nil
+}
+
+// pickListener chooses the one listener sluice serves, by name as Kafka
+// does, not by position: listeners named in controller.listener.names are
+// skipped; inter.broker.listener.name wins if set, else the one named
+// PLAINTEXT, else the first other. It must be PLAINTEXT per
+// listener.security.protocol.map. The advertised.listeners entry of the
+// same name is what clients are told; without one, the listener's own
+// address. Others are ignored with a warning. On error it returns the key
+// the error is about.
+func (c *serveConfig) pickListener() (string, error) {
+	l := &c.lis
+	if l.listeners == nil { // not set: the default
+		l.listeners, _ = parseListeners(findProp("listeners").def, false)
+	}
+	var chosen *listenerEntry
+	if l.interBroker != "" {
+		if l.controller[l.interBroker] {
+			return "inter.broker.listener.name", fmt.Errorf("%s is also in controller.listener.names", l.interBroker)
+		}
+		for i := range l.listeners {
+			if l.listeners[i].name == l.interBroker {
+				chosen = &l.listeners[i]
+			}
+		}
+		if chosen == nil {
+			return "inter.broker.listener.name", fmt.Errorf("no listener named %s in listeners", l.interBroker)
+		}
+	} else {
+		for i := range l.listeners {
+			e := &l.listeners[i]
+			if l.controller[e.name] {
+				continue
+			}
+			if chosen == nil || e.name == "PLAINTEXT" && chosen.name != "PLAINTEXT" {
+				chosen = e
+			}
+		}
+		if chosen == nil {
+			return "listeners", fmt.Errorf("every listener is a controller listener (controller.listener.names); sluice needs a broker listener")
+		}
+	}
+	protocols := l.protocols
+	if protocols == nil {
+		protocols, _ = parseProtocolMap(defaultProtocolMap)
+	}
+	proto, ok := protocols[chosen.name]
+	if !ok {
+		return "listener.security.protocol.map", fmt.Errorf("no security protocol for listener %s: add %s:PLAINTEXT", chosen.name, chosen.name)
+	}
+	if proto != "PLAINTEXT" {
+		return "listeners", fmt.Errorf("listener %s uses security protocol %s; sluice serves PLAINTEXT only (SSL and SASL are not supported yet)", chosen.raw, proto)
+	}
+	c.node.Listen = chosen.addr
+	if others := otherListeners(l.listeners, chosen.name); others != "" {
+		c.warn("sluice serves one listener; ignoring the others", "key", "listeners", "using", chosen.raw, "ignored", others)
+	}
+	c.node.Advertised = ""
+	if l.advertised == nil {
+		return "", nil
+	}
+	using := "(none)"
+	for _, e := range l.advertised {
+		if e.name == chosen.name {
+			c.node.Advertised, using = e.addr, e.raw
+		}
+	}
+	if c.node.Advertised == "" {
+		c.warn("advertised.listeners has no entry for the listener served; advertising the listener's own address",
+			"listener", chosen.name)
+	}
+	if others := otherListeners(l.advertised, chosen.name); others != "" {
+		c.warn("sluice serves one listener; ignoring the others", "key", "advertised.listeners", "using", using, "ignored", others)
+	}
+	return "", nil
+}
+
+// otherListeners lists the entries of ls not named name, comma-separated.
+func otherListeners(ls []listenerEntry, name string) string {
+	var out []string
+	for _, e := range ls {
+		if e.name != name {
+			out = append(out, e.raw)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// splitAddr validates [NAME://]host:port and returns host and port. The port
+// is decimal digits only, 0-65535.
+func splitAddr(v string) (string, int, error) {
 	if _, rest, ok := strings.Cut(v, "://"); ok {
 		v = rest
 	}
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
-		return "", fmt.Errorf("want host:port: %v", err)
+		return "", 0, fmt.Errorf("want host:port: %v", err)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return "", fmt.Errorf("bad port %q", port)
+	p, err := strconv.Atoi(port)
+	if err != nil || strings.TrimLeft(port, "0123456789") != "" || p > 65535 {
+		return "", 0, fmt.Errorf("bad port %q: want 0-65535", port)
 	}
-	return net.JoinHostPort(host, port), nil
+	return host, p, nil
 }

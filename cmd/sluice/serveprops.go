@@ -121,37 +121,69 @@ func unescape(s string) (string, error) {
 // Kafka broker properties sluice accepts in a file but does not use: a
 // stock Kafka server.properties loads with one warning line naming them.
 // Any other unknown key is an error, so a typo cannot pass for a setting.
+//
+// ignoredPrefixes are whole namespaces sluice has nothing of (security,
+// replication, consumer groups, transactions, KRaft, tiered storage,
+// compaction); none of them is a prefix of a key sluice implements, so a
+// misspelled sluice key cannot hide in one. Everything else is listed by
+// exact name.
 var ignoredPrefixes = []string{
-	"zookeeper.", "controller.", "inter.broker.", "ssl.", "sasl.", "group.", "offsets.",
-	"transaction.", "transactional.id.", "listener.name.", "share.", "security.", "replica.",
-	"log.cleaner.", "leader.imbalance.", "metadata.", "remote.log.", "log.local.retention.",
-	"quota.", "delegation.token.", "confluent.", "kafka.metrics.", "max.connection",
-	"connections.max.", "producer.id.", "fetch.", "producer.purgatory.", "client.quota.",
-	"log.message.timestamp.", "num.recovery.threads.", "create.topic.policy.", "alter.config.policy.",
+	"zookeeper.", "controller.quorum.", "ssl.", "sasl.", "group.", "offsets.", "transaction.",
+	"listener.name.", "share.", "replica.", "log.cleaner.", "metadata.", "remote.log.",
+	"confluent.", "password.encoder.", "delegation.token.",
 }
 
-var ignoredKeys = map[string]bool{
-	"process.roles": true, "listener.security.protocol.map": true, "num.io.threads": true,
-	"num.replica.fetchers": true, "num.replica.alter.log.dirs.threads": true,
-	"socket.send.buffer.bytes": true, "socket.receive.buffer.bytes": true, "socket.listen.backlog.size": true,
-	"socket.connection.setup.timeout.ms": true, "socket.connection.setup.timeout.max.ms": true,
-	"log.retention.check.interval.ms": true, "log.segment.delete.delay.ms": true, "log.preallocate": true,
-	"log.flush.scheduler.interval.ms": true, "log.flush.start.offset.checkpoint.interval.ms": true,
-	"log.message.format.version": true, "log.message.downconversion.enable": true,
-	"log.roll.jitter.ms": true, "log.roll.jitter.hours": true, "log.index.size.max.bytes": true,
-	"log.dir.failure.timeout.ms": true, "compression.type": true, "unclean.leader.election.enable": true,
-	"auto.leader.rebalance.enable": true, "background.threads": true, "request.timeout.ms": true,
-	"queued.max.request.bytes": true, "early.start.listeners": true, "authorizer.class.name": true,
-	"super.users": true, "principal.builder.class": true, "allow.everyone.if.no.acl.found": true,
-	"metric.reporters": true, "metrics.num.samples": true, "metrics.sample.window.ms": true,
-	"metrics.recording.level": true, "broker.id.generation.enable": true, "reserved.broker.max.id": true,
-	"initial.broker.registration.timeout.ms": true, "broker.heartbeat.interval.ms": true,
-	"broker.session.timeout.ms": true, "node.id.generation.enable": true, "eligible.leader.replicas.enable": true,
-	"auto.include.jmx.reporter": true,
+var ignoredKeys = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`
+		process.roles broker.id.generation.enable reserved.broker.max.id node.id.generation.enable
+		initial.broker.registration.timeout.ms broker.heartbeat.interval.ms broker.session.timeout.ms
+		eligible.leader.replicas.enable unstable.api.versions.enable unstable.feature.versions.enable
+		early.start.listeners security.inter.broker.protocol security.providers inter.broker.protocol.version
+		controller.socket.timeout.ms controller.quota.window.num controller.quota.window.size.seconds
+		controller.performance.sample.period.ms controller.performance.always.log.threshold.ms
+		controlled.shutdown.enable controlled.shutdown.max.retries controlled.shutdown.retry.backoff.ms
+
+		num.io.threads num.replica.fetchers num.replica.alter.log.dirs.threads num.recovery.threads.per.data.dir
+		background.threads request.timeout.ms queued.max.request.bytes
+		socket.send.buffer.bytes socket.receive.buffer.bytes socket.listen.backlog.size
+		socket.connection.setup.timeout.ms socket.connection.setup.timeout.max.ms
+		connections.max.idle.ms connections.max.reauth.ms
+		max.connections max.connections.per.ip max.connections.per.ip.overrides max.connection.creation.rate
+
+		log.retention.check.interval.ms log.segment.delete.delay.ms log.preallocate
+		log.flush.scheduler.interval.ms log.flush.start.offset.checkpoint.interval.ms
+		log.message.format.version log.message.downconversion.enable
+		log.message.timestamp.difference.max.ms log.message.timestamp.before.max.ms log.message.timestamp.after.max.ms
+		log.roll.jitter.ms log.roll.jitter.hours log.index.size.max.bytes log.dir.failure.timeout.ms
+		log.local.retention.ms log.local.retention.bytes log.initial.task.delay.ms
+		compression.type compression.gzip.level compression.lz4.level compression.zstd.level
+		unclean.leader.election.enable auto.leader.rebalance.enable
+		leader.imbalance.check.interval.seconds leader.imbalance.per.broker.percentage
+
+		offset.metadata.max.bytes max.incremental.fetch.session.cache.slots
+		fetch.max.bytes fetch.purgatory.purge.interval.requests producer.purgatory.purge.interval.requests
+		delete.records.purgatory.purge.interval.requests
+		producer.id.expiration.ms producer.id.expiration.check.interval.ms transactional.id.expiration.ms
+
+		authorizer.class.name super.users principal.builder.class allow.everyone.if.no.acl.found
+		create.topic.policy.class.name alter.config.policy.class.name config.providers
+		quota.window.num quota.window.size.seconds quota.consumer.default quota.producer.default
+		client.quota.callback.class replication.quota.window.num replication.quota.window.size.seconds
+		alter.log.dirs.replication.quota.window.num alter.log.dirs.replication.quota.window.size.seconds
+
+		metric.reporters metrics.num.samples metrics.sample.window.ms metrics.recording.level
+		auto.include.jmx.reporter kafka.metrics.polling.interval.secs kafka.metrics.reporters
+		telemetry.max.bytes
+	`) {
+		ignoredKeys[k] = true
+	}
 }
 
 // ignoredKey reports whether name is a Kafka broker property sluice
-// tolerates without using it.
+// tolerates without using it. (max.incremental.fetch.session.cache.slots:
+// sluice's fetch session cache has Kafka's default 1000 slots, fixed.)
 func ignoredKey(name string) bool {
 	if ignoredKeys[name] {
 		return true
