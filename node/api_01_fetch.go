@@ -6,13 +6,18 @@
 // MaxBytes bounds the whole response and PartitionMaxBytes each partition,
 // except that the first batch of the first partition with data is sent even
 // when it is larger (KIP-74). When less than MinBytes is ready and
-// MaxWaitMillis > 0 the fetch parks until an append or a deletion touches one
-// of its partitions, or the wait ends, then reads again. Fetch sessions
-// (KIP-227, v7+) are served as Kafka does (fetchsession.go); sessions opened
-// at v13+ name topics by id. Errors are per partition: unknown topic
+// MaxWaitMillis > 0 the fetch parks until an append, DeleteRecords or a
+// topic deletion touches one of its partitions, or the wait ends, then reads
+// again. Fetch sessions (KIP-227, v7+) are served as Kafka does
+// (fetchsession.go); sessions opened at v13+ name topics by id. Errors are per partition: unknown topic
 // (UNKNOWN_TOPIC_ID for ids), offset out of range, fenced or unknown leader
-// epoch (v9+ CurrentLeaderEpoch), a diverging epoch answer for v12+
-// LastFetchedEpoch, storage errors.
+// epoch (v9+ CurrentLeaderEpoch), storage errors. A v12+ LastFetchedEpoch is
+// checked as Kafka's Partition.readRecords does, against the epoch history
+// OffsetForLeaderEpoch answers from (epochHistory): the fetcher's epoch ended
+// before its fetch offset, or only an older epoch is known, gives a
+// DivergingEpoch answer; an epoch the history cannot place (newer than the
+// current one) is OFFSET_OUT_OF_RANGE; the current epoch ends at the log end
+// offset even before a batch was written in it.
 //
 // As in Kafka, an offset above the high watermark but not past the log end
 // (written, not yet committed) reads nothing rather than OFFSET_OUT_OF_RANGE;
@@ -32,7 +37,8 @@
 //     (1000) are Kafka's defaults and not configurable yet. Session eviction
 //     follows Kafka's rules without its follower privilege.
 //
-// A fetch parked when its connection closes ends at once (ConnClosed).
+// A fetch parked when its connection closes ends at once (ConnClosed),
+// without reading again, answering or opening a fetch session.
 package node
 
 import (
@@ -256,16 +262,16 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 		it.err = kerr.LeaderNotAvailable.Code
 		return
 	}
-	if epoch := p.leaderEpoch(); it.curEpoch >= 0 && it.curEpoch != epoch {
-		if it.curEpoch > epoch {
-			it.err = kerr.UnknownLeaderEpoch.Code
+	// A negative CurrentLeaderEpoch is absent (Kafka's FetchRequest.optionalEpoch).
+	if it.curEpoch >= 0 {
+		if code := checkLeaderEpoch(p, it.curEpoch); code != 0 {
+			it.err = code
+			if code == kerr.FencedLeaderEpoch.Code && op.version >= 16 {
+				st := p.state()
+				it.hasLeader, it.leaderID, it.leaderEpoch = true, st.Leader, st.LeaderEpoch
+			}
 			return
 		}
-		it.err = kerr.FencedLeaderEpoch.Code
-		if op.version >= 16 {
-			it.hasLeader, it.leaderID, it.leaderEpoch = true, p.state().Leader, epoch
-		}
-		return
 	}
 	if op.follower {
 		if it.curEpoch >= 0 {
@@ -279,7 +285,11 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 	offs := l.Offsets()
 	it.hw, it.lso, it.logStart = hw, hw, offs.Start
 	if it.lastFetchedEpoch >= 0 {
-		e, end := l.EndOffsetForEpoch(it.lastFetchedEpoch)
+		// Kafka's Partition.readRecords: the epoch's end as the leader's
+		// epoch cache has it (OffsetForLeaderEpoch's answer); an epoch it
+		// cannot place (newer than the current one) is OFFSET_OUT_OF_RANGE.
+		entries, leo := epochHistory(p, l)
+		e, end := endOffsetForEpoch(entries, it.lastFetchedEpoch, leo)
 		if e < 0 || end < 0 || it.offset < offs.Start {
 			it.err = kerr.OffsetOutOfRange.Code
 			return
@@ -346,11 +356,29 @@ func (op *fetchOp) answer() {
 	}
 	f := getFetchFrame()
 	f.build(h, op.items, brokers)
+	op.putItems()
+	op.c.respondParts(f.size, f.parts...)
+}
+
+// drop ends a fetch whose connection closed while it was parked: nobody
+// reads an answer, so it neither reads again (pinning segments and framing
+// for nothing) nor opens a fetch session (which would take a cache slot,
+// perhaps evicting a live session). The items hold no segment: parking
+// released them.
+func (op *fetchOp) drop() {
+	for i := range op.items {
+		op.items[i].records.Release()
+	}
+	op.putItems()
+	op.c.noResponse()
+}
+
+// putItems returns the items' backing array to the pool.
+func (op *fetchOp) putItems() {
 	clear(op.items)
 	if cap(op.items) <= 1<<12 {
 		*op.itemsBuf = op.items[:0]
 		fetchItemPool.Put(op.itemsBuf)
 	}
 	op.items, op.itemsBuf = nil, nil
-	op.c.respondParts(f.size, f.parts...)
 }

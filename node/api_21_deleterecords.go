@@ -15,7 +15,9 @@
 // Deviations: with one broker there is no purgatory wait for followers'
 // low watermarks, so TimeoutMillis is never reached. A segment that still
 // holds records at or above the new start stays on disk (as in Kafka) but
-// its records below the start are no longer served.
+// its records below the start are no longer served. Fetches parked on the
+// partition are woken, so one waiting below the new start answers
+// OFFSET_OUT_OF_RANGE at once.
 package node
 
 import (
@@ -63,6 +65,10 @@ func (n *Node) deleteRecords(name string, idx int32, offset int64) (int64, int16
 		return -1, kerr.OffsetOutOfRange.Code
 	}
 	start, err := l.DeleteRecords(offset)
+	// Wake the fetches parked on p: one waiting at an offset now below the
+	// log start answers OFFSET_OUT_OF_RANGE at once, not at its MaxWait. (Also
+	// after an error: the start may have moved before the checkpoint failed.)
+	p.notify()
 	if err != nil {
 		n.log.Error("delete records failed", "topic", name, "partition", idx, "offset", offset, "err", err)
 		return -1, errCode(err)

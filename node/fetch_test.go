@@ -957,3 +957,192 @@ func TestFetchParkedEndsWhenConnectionCloses(t *testing.T) {
 		t.Fatalf("%d watchers left on the partition", w)
 	}
 }
+
+// LastFetchedEpoch (v12+) is checked against the epoch history
+// OffsetForLeaderEpoch answers from, as Kafka's Partition.readRecords does:
+// the current epoch ends at the log end offset even before a batch was
+// written in it, and an epoch newer than the current one is
+// OFFSET_OUT_OF_RANGE rather than a diverging answer.
+func TestFetchLastFetchedEpoch(t *testing.T) {
+	n := startNode(t, "", nil)
+	createFetchTopic(t, n, "lfe", 1)
+	fc := dialFetchConn(t, n)
+	for i := 0; i < 5; i++ {
+		fc.produce(t, "lfe", 0, makeTestBatch(t, codecNone, []byte("r"))) // epoch 0, offsets 0-4
+	}
+	// This broker now leads in epoch 3 but wrote nothing in it yet: the
+	// history is (0 from 0), (3 from 5), the log end offset 5.
+	part := n.reg.partition("lfe", 0)
+	st := part.state()
+	st.LeaderEpoch = 3
+	part.st.Store(&st)
+
+	fetch := func(offset int64, lastFetched int32) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		req := newFetchReq(12, 0, 0)
+		addFetchPartition(req, n, "lfe", 0, offset, 1<<20)
+		req.Topics[0].Partitions[0].CurrentLeaderEpoch = 3
+		req.Topics[0].Partitions[0].LastFetchedEpoch = lastFetched
+		p, ok := fetchedPartitions(n, fc.fetch(t, req))["lfe/0"]
+		if !ok {
+			t.Fatalf("offset %d last fetched epoch %d: partition missing", offset, lastFetched)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name        string
+		offset      int64
+		lastFetched int32
+		err         int16
+		divEpoch    int32 // -1: no DivergingEpoch
+		divEnd      int64
+		batches     int
+	}{
+		// Kafka answers (3, 5) for the current epoch: nothing diverges.
+		{"current epoch at the end", 5, 3, 0, -1, -1, 0},
+		// Newer than the current epoch: the history cannot place it.
+		{"epoch above the current one", 5, 4, kerr.OffsetOutOfRange.Code, -1, -1, 0},
+		{"epoch above the current one, mid-log", 2, 7, kerr.OffsetOutOfRange.Code, -1, -1, 0},
+		// Epoch 0 ends at 5: reading inside it is fine.
+		{"epoch 0 inside it", 3, 0, 0, -1, -1, 2},
+		{"epoch 0 at its end", 5, 0, 0, -1, -1, 0},
+		// Epoch 2 is unknown: the largest below it is 0, which ended at 5.
+		{"unknown older epoch", 5, 2, 0, 0, 5, 0},
+		// The current epoch ends at the log end, before the fetch offset.
+		{"current epoch past the end", 6, 3, 0, 3, 5, 0},
+		// Below the log start beats divergence (none here: start is 0).
+		{"below the log start", -1, 0, kerr.OffsetOutOfRange.Code, -1, -1, 0},
+	} {
+		p := fetch(c.offset, c.lastFetched)
+		if p.ErrorCode != c.err || p.DivergingEpoch.Epoch != c.divEpoch || p.DivergingEpoch.EndOffset != c.divEnd {
+			t.Errorf("%s (offset %d, last fetched epoch %d): error %v diverging %+v; want error %v diverging (%d, %d)",
+				c.name, c.offset, c.lastFetched, kerr.ErrorForCode(p.ErrorCode), p.DivergingEpoch,
+				kerr.ErrorForCode(c.err), c.divEpoch, c.divEnd)
+			continue
+		}
+		if p.ErrorCode == 0 {
+			if got := len(splitBatches(t, p.RecordBatches)); got != c.batches {
+				t.Errorf("%s: %d batches, want %d", c.name, got, c.batches)
+			}
+		}
+	}
+
+	// The check agrees with OffsetForLeaderEpoch for the same epochs.
+	for _, e := range []int32{0, 2, 3, 4} {
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		req.Version = 4
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = "lfe"
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = 0, 3, e
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := fc.roundTrip(req, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := resp.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+		f := fetch(5, e)
+		switch {
+		case op.LeaderEpoch == -1:
+			if f.ErrorCode != kerr.OffsetOutOfRange.Code {
+				t.Errorf("epoch %d: OffsetForLeaderEpoch cannot place it but fetch says %v", e, kerr.ErrorForCode(f.ErrorCode))
+			}
+		case op.LeaderEpoch < e || op.EndOffset < 5:
+			if f.DivergingEpoch.Epoch != op.LeaderEpoch || f.DivergingEpoch.EndOffset != op.EndOffset {
+				t.Errorf("epoch %d: OffsetForLeaderEpoch (%d, %d), fetch diverging %+v", e, op.LeaderEpoch, op.EndOffset, f.DivergingEpoch)
+			}
+		default:
+			if f.ErrorCode != 0 || f.DivergingEpoch.Epoch != -1 {
+				t.Errorf("epoch %d: OffsetForLeaderEpoch (%d, %d), fetch %v diverging %+v", e, op.LeaderEpoch, op.EndOffset,
+					kerr.ErrorForCode(f.ErrorCode), f.DivergingEpoch)
+			}
+		}
+	}
+}
+
+// A parked fetch at epoch 0 whose connection closes opens no fetch session:
+// nobody will use it, and it would take a cache slot (perhaps evicting a live
+// session).
+func TestFetchParkedOnClosedConnOpensNoSession(t *testing.T) {
+	n := startNode(t, "", nil)
+	createFetchTopic(t, n, "nosess", 1)
+	fc := dialFetchConn(t, n)
+	req := newFetchReq(12, 60000, 1)
+	req.SessionID, req.SessionEpoch = 0, 0
+	addFetchPartition(req, n, "nosess", 0, 0, 1<<20)
+	go fc.roundTrip(req, 70*time.Second)
+	waitParked(t, n, 1)
+	fc.c.Close()
+	waitParked(t, n, 0)
+	// Close waits for resumed fetches (Node.async), so after it the dropped
+	// fetch has done all it will do.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := n.fetch.count(false); c != 0 {
+		t.Fatalf("%d fetch sessions opened for a closed connection", c)
+	}
+	if w := n.reg.partition("nosess", 0).nwatch.Load(); w != 0 {
+		t.Fatalf("%d watchers left on the partition", w)
+	}
+}
+
+// DeleteRecords wakes the fetches parked on the partition: one waiting at an
+// offset now below the log start answers OFFSET_OUT_OF_RANGE at once.
+func TestFetchParkedWokenByDeleteRecords(t *testing.T) {
+	n := startNode(t, "", nil)
+	createFetchTopic(t, n, "delrec", 1)
+	fc := dialFetchConn(t, n)
+	for i := 0; i < 3; i++ {
+		fc.produce(t, "delrec", 0, makeTestBatch(t, codecNone, []byte("small")))
+	}
+	// Some bytes, far fewer than MinBytes: it parks.
+	req := newFetchReq(12, 30000, 1<<20)
+	addFetchPartition(req, n, "delrec", 0, 0, 1<<20)
+	type result struct {
+		resp kmsg.Response
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		resp, err := fc.roundTrip(req, 40*time.Second)
+		ch <- result{resp, err}
+	}()
+	waitParked(t, n, 1)
+
+	dreq := kmsg.NewPtrDeleteRecordsRequest()
+	dreq.Version, dreq.TimeoutMillis = 2, 10000
+	dt := kmsg.NewDeleteRecordsRequestTopic()
+	dt.Topic = "delrec"
+	dp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	dp.Partition, dp.Offset = 0, 2
+	dt.Partitions = append(dt.Partitions, dp)
+	dreq.Topics = append(dreq.Topics, dt)
+	start := time.Now()
+	dresp, err := dialFetchConn(t, n).roundTrip(dreq, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := dresp.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 || p.LowWatermark != 2 {
+		t.Fatalf("delete records: %v low watermark %d", kerr.ErrorForCode(p.ErrorCode), p.LowWatermark)
+	}
+	var r result
+	select {
+	case r = <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked fetch did not answer within 10s of DeleteRecords moving the log start past it")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the parked fetch answered %v after DeleteRecords", took)
+	}
+	if p := fetchedPartitions(n, r.resp.(*kmsg.FetchResponse))["delrec/0"]; p.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("parked fetch below the new log start: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	waitParked(t, n, 0)
+}

@@ -4,12 +4,19 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"reflect"
+	"strings"
+	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/ioring"
 	"github.com/sluicemq/sluice/ioring/vfs"
+	"github.com/sluicemq/sluice/netpoll"
 	"github.com/sluicemq/sluice/segstore"
 )
 
@@ -204,7 +211,75 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 	}
 }
 
+// closeCountFS is a MemFS that counts how often each .log file is closed: a
+// segment's file closes when its last reference (the log's own, or a
+// Slice's) is released, so the count shows a Slice released too often (the
+// file closes while the log still holds it) or never (it does not close
+// once the log lets go).
+type closeCountFS struct {
+	*vfs.MemFS
+	mu     sync.Mutex
+	closes map[string]int
+}
+
+type closeCountFile struct {
+	vfs.File
+	fs *closeCountFS
+}
+
+func (f closeCountFile) Close() error {
+	if strings.HasSuffix(f.Name(), ".log") {
+		f.fs.mu.Lock()
+		f.fs.closes[f.Name()]++
+		f.fs.mu.Unlock()
+	}
+	return f.File.Close()
+}
+
+func (fs *closeCountFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return closeCountFile{f, fs}, nil
+}
+
+func (fs *closeCountFS) Create(name string) (vfs.File, error) { return fs.wrap(fs.MemFS.Create(name)) }
+func (fs *closeCountFS) OpenRW(name string) (vfs.File, error) { return fs.wrap(fs.MemFS.OpenRW(name)) }
+func (fs *closeCountFS) Open(name string) (vfs.File, error)   { return fs.wrap(fs.MemFS.Open(name)) }
+
+func (fs *closeCountFS) counts() map[string]int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return maps.Clone(fs.closes)
+}
+
+// runPartReleases does what netpoll does once a response is written or
+// dropped: run each part's release callback once. It reports how many parts
+// had one. (netpoll.Part keeps the callback unexported; reflection reads it.)
+func runPartReleases(t testing.TB, parts []netpoll.Part) int {
+	t.Helper()
+	n := 0
+	for i := range parts {
+		v := reflect.ValueOf(&parts[i]).Elem().FieldByName("release")
+		if !v.IsValid() || v.Kind() != reflect.Func {
+			t.Fatal("netpoll.Part has no release func field any more: update runPartReleases")
+		}
+		if v.IsNil() {
+			continue
+		}
+		fn := reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem().Interface().(func())
+		fn()
+		n++
+	}
+	return n
+}
+
+// The framer releases every record slice exactly once: an omitted item's
+// while building, the others when netpoll runs the response's release
+// callback, which sits on exactly one part. The slices are real segstore
+// reads, each pinning its segment.
 func TestFetchFrameReleasesOnce(t *testing.T) {
+	// An empty response is one byte part, still carrying the release.
 	f := getFetchFrame()
 	f.build(frameHead{version: 12}, nil, nil)
 	if len(f.parts) != 1 || f.parts[0].IsFile() {
@@ -216,7 +291,120 @@ func TestFetchFrameReleasesOnce(t *testing.T) {
 	if !bytes.Equal(got, want.AppendTo(nil)) {
 		t.Fatalf("empty response %x", got)
 	}
-	f.done()
+	if n := runPartReleases(t, append([]netpoll.Part(nil), f.parts...)); n != 1 {
+		t.Fatalf("empty response: %d release callbacks, want 1", n)
+	}
+
+	fs := &closeCountFS{MemFS: vfs.NewMem(), closes: map[string]int{}}
+	st, err := segstore.Open(segstore.Config{Dir: "/data", FS: fs, Engine: ioring.NewFake(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	batch := makeTestBatch(t, codecNone, bytes.Repeat([]byte{'x'}, 200))
+	// Two batches per segment: segments at 0, 2, 4, 6 (active).
+	l, err := st.CreateLog("rel", 0, segstore.LogConfig{SegmentBytes: int64(2*len(batch) + len(batch)/2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nbatches = 8
+	done := make(chan error, nbatches)
+	for i := 0; i < nbatches; i++ {
+		if _, err := l.Append(append([]byte(nil), batch...), 0, func(r segstore.AppendResult) { done <- r.Err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < nbatches; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 200; round++ {
+		v := int16(4 + round%13)
+		var items []fetchItem
+		var omitted, kept int
+		for i := 0; i < 1+rng.IntN(12); i++ {
+			it := fetchItem{topic: fmt.Sprintf("t%d", rng.IntN(2)), partition: int32(i)}
+			it.topicID[0] = it.topic[1]
+			if rng.IntN(4) != 0 {
+				off := rng.Int64N(nbatches)
+				sl, err := l.Read(off, int64(rng.IntN(3)+1)*int64(len(batch)), -1)
+				if err != nil || sl.Len == 0 {
+					t.Fatalf("read at %d: %v (%d bytes)", off, err, sl.Len)
+				}
+				it.records = sl
+			}
+			it.omit = rng.IntN(3) == 0
+			if it.records.Len > 0 {
+				if it.omit {
+					omitted++
+				} else {
+					kept++
+				}
+			}
+			items = append(items, it)
+		}
+		f := getFetchFrame()
+		f.build(frameHead{version: v}, items, nil)
+		for i := range items {
+			if items[i].records.Len != 0 {
+				t.Fatalf("round %d: build left item %d its records", round, i)
+			}
+		}
+		if len(f.slices) != kept {
+			t.Fatalf("round %d: frame holds %d slices, want %d", round, len(f.slices), kept)
+		}
+		files := 0
+		for _, p := range f.parts {
+			if p.IsFile() {
+				files++
+			}
+		}
+		if files != kept {
+			t.Fatalf("round %d: %d file-range parts, want %d", round, files, kept)
+		}
+		f.materialize(t) // the pinned ranges still read
+		// The log still holds every segment: a release too many would have
+		// closed one.
+		if c := fs.counts(); len(c) != 0 {
+			t.Fatalf("round %d (%d omitted): segment files closed while the log holds them: %v", round, omitted, c)
+		}
+		if n := runPartReleases(t, append([]netpoll.Part(nil), f.parts...)); n != 1 {
+			t.Fatalf("round %d: %d release callbacks, want exactly 1", round, n)
+		}
+		if c := fs.counts(); len(c) != 0 {
+			t.Fatalf("round %d: segment files closed while the log holds them: %v", round, c)
+		}
+	}
+	// Dropping the log lets go of its own references: each segment file
+	// closes now, exactly once, if every slice was released.
+	names, err := fs.ReadDir("/data/rel-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := 0
+	for _, name := range names {
+		if strings.HasSuffix(name, ".log") {
+			segs++
+		}
+	}
+	if segs < 4 {
+		t.Fatalf("%d segments, want several", segs)
+	}
+	if err := st.DeleteLog("rel", 0); err != nil {
+		t.Fatal(err)
+	}
+	c := fs.counts()
+	if len(c) != segs {
+		t.Fatalf("%d of %d segment files closed after the log let go (a slice never released?): %v", len(c), segs, c)
+	}
+	for name, k := range c {
+		if k != 1 {
+			t.Fatalf("%s closed %d times", name, k)
+		}
+	}
 }
 
 func BenchmarkFetchFrame(b *testing.B) {

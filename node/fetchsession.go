@@ -94,14 +94,36 @@ func (fs *fetchState) sessionFor(req *kmsg.FetchRequest, items []fetchItem) (s *
 	if s == nil {
 		return nil, 0, items, kerr.FetchSessionIDNotFound.Code
 	}
+	epoch, out, code, empty := s.update(req, fs.now(), items)
+	if code != 0 {
+		return nil, 0, out, code
+	}
+	if !empty {
+		return s, epoch, out, 0
+	}
+	// Close the emptied session, taking the locks in order (fs.mu, then
+	// s.mu) and unless a request that came in meanwhile filled it again.
+	fs.mu.Lock()
+	s.mu.Lock()
+	if len(s.parts) == 0 && fs.sessions[s.id] == s {
+		delete(fs.sessions, s.id)
+	}
+	s.mu.Unlock()
+	fs.mu.Unlock()
+	return nil, 0, items, 0
+}
+
+// update is sessionFor's work on the session, under s.mu; empty reports a
+// session left without partitions (the caller closes it).
+func (s *fetchSession) update(req *kmsg.FetchRequest, now time.Time, items []fetchItem) (epoch int32, out []fetchItem, code int16, empty bool) {
 	byID := req.Version >= 13
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.epoch != req.SessionEpoch {
-		return nil, 0, items, kerr.InvalidFetchSessionEpoch.Code
+		return 0, items, kerr.InvalidFetchSessionEpoch.Code, false
 	}
 	if s.topicIDs != byID {
-		return nil, 0, items, kerr.FetchSessionTopicIDError.Code
+		return 0, items, kerr.FetchSessionTopicIDError.Code, false
 	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -151,14 +173,9 @@ func (fs *fetchState) sessionFor(req *kmsg.FetchRequest, items []fetchItem) (s *
 	}
 	s.size.Store(int32(len(s.parts)))
 	if len(s.parts) == 0 {
-		fs.mu.Lock()
-		if fs.sessions[s.id] == s {
-			delete(fs.sessions, s.id)
-		}
-		fs.mu.Unlock()
-		return nil, 0, items, 0
+		return 0, items, 0, true
 	}
-	s.lastUsed.Store(fs.now().UnixNano())
+	s.lastUsed.Store(now.UnixNano())
 	s.epoch = nextFetchEpoch(s.epoch)
 	for _, sp := range s.parts {
 		items = append(items, fetchItem{
@@ -167,7 +184,7 @@ func (fs *fetchState) sessionFor(req *kmsg.FetchRequest, items []fetchItem) (s *
 			lastFetchedEpoch: sp.lastFetchedEpoch, sp: sp,
 		})
 	}
-	return s, s.epoch, items, 0
+	return s.epoch, items, 0, false
 }
 
 // filter decides what an incremental answer says: partitions with records,

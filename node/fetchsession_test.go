@@ -159,3 +159,50 @@ func TestFetchSessionIncrementalUpdates(t *testing.T) {
 		t.Fatal("epoch wrap")
 	}
 }
+
+// Closing an emptied session keeps the documented lock order (fetchState.mu,
+// then fetchSession.mu): a goroutine taking them in that order must not
+// deadlock with incremental fetches that forget their last partition.
+func TestFetchSessionEmptiedLockOrder(t *testing.T) {
+	now := time.Unix(1000, 0)
+	fs := testFetchState(1000, &now)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // the documented order, over and over
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			fs.mu.Lock()
+			for _, s := range fs.sessions {
+				s.mu.Lock()
+				s.mu.Unlock() //nolint:staticcheck // taking the lock is the point
+			}
+			fs.mu.Unlock()
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 5000; i++ {
+			id := fs.createSession(false, sessionItems("t", 1))
+			_, _, _, code := fs.sessionFor(incrementalReq(id, 1, func(r *kmsg.FetchRequest) {
+				r.ForgottenTopics = []kmsg.FetchRequestForgottenTopic{{Topic: "t", Partitions: []int32{0}}}
+			}), nil)
+			if code != 0 {
+				t.Errorf("forgetting the last partition: %v", kerr.ErrorForCode(code))
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("deadlock: sessionFor takes fetchState.mu while holding fetchSession.mu")
+	}
+	if c := fs.count(false); c != 0 {
+		t.Fatalf("%d emptied sessions still cached", c)
+	}
+}

@@ -2,13 +2,15 @@ package node
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/netpoll"
 )
 
-// fetchOp states: only a parked op may be fired, by exactly one of an
-// append's wake, its timer, or shutdown.
+// fetchOp states: only a parked op may be fired, by exactly one of a wake
+// (append, DeleteRecords, topic deletion, shutdown, connClosed, park's second
+// look) or its timer.
 const (
 	opRunning int32 = iota
 	opParked
@@ -21,30 +23,51 @@ const (
 //
 // Parking: a fetch that found less than MinBytes releases what it read,
 // marks itself parked, watches each of its partitions and arms a timer, all
-// under fetchOp.mu; then it looks at the partitions' high watermarks once
-// more, because an append that completed between its read and its watch
-// woke nobody. Whoever moves it from parked to fired first (an append's
-// wake on the committer goroutine, the timer, shutdown, or that second look)
-// resumes it on another goroutine: unwatch, stop the timer, read again,
-// answer or park again. Parked fetches hold no segment.
+// under fetchOp.mu; then it looks at the partitions' high watermarks and log
+// start offsets once more, because an append or DeleteRecords that completed
+// between its read and its watch woke nobody. Whoever moves it from parked
+// to fired first resumes it on another goroutine: unwatch, stop the timer,
+// read again, answer or park again. Parked fetches hold no segment. A fetch
+// whose connection closed while it was parked is resumed only to be
+// dropped: no read, no fetch session, no answer.
+//
+// Close: every successful park counts one in Node.async (in addParked, under
+// mu, only while not closed) and the resume that ends it counts it done once
+// it has answered, dropped or parked again (which counted anew), whatever
+// goroutine fired it (a wake's, or the timer's). Node.Close runs shutdown,
+// then stops the network, then waits for Node.async. shutdown sets closed
+// under mu, so every count-up happens before the wait, and it wakes every
+// parked fetch (one it lists before the fetch is marked parked is woken by
+// park's second look, which checks closed). The wait cannot deadlock with
+// the network stop: after shutdown a resumed fetch reads once and answers or
+// drops, it cannot park again, and nothing it does waits for the event loops
+// (Request.Respond and NoResponse only queue the answer, or release it for
+// a closed connection); the stop waits for connections to drain, which these
+// answers help, never for the wait. So no fetch goroutine outlives Close or
+// reads a log after the store is closed.
 //
 // Concurrency: safe for concurrent use; mu guards the fields below it. Lock
-// order: fetchOp.mu, then fetchState.mu or partition.watchMu (each taken
-// alone); fetchState.mu, then fetchSession.mu. wake never takes a lock: it
-// runs under partition.watchMu.
+// order: fetchOp.mu, then fetchState.mu, partition.watchMu or a log's mutex
+// (each taken alone); fetchState.mu, then fetchSession.mu. wake never takes
+// a lock: it runs under partition.watchMu.
 type fetchState struct {
 	now         func() time.Time
 	maxSessions int
+	async       *sync.WaitGroup // Node.async; nil in tests without a node
+
+	// closed is set (under mu) when shutting down: nothing parks any more.
+	// Read under mu where it must order with the parked set (addParked),
+	// without it elsewhere.
+	closed atomic.Bool
 
 	mu       sync.Mutex
 	sessions map[int32]*fetchSession
 	parked   map[*fetchOp]struct{}
-	closed   bool // shutting down: nothing parks any more
 }
 
 func newFetchState(n *Node) *fetchState {
 	fs := &fetchState{
-		now: n.cfg.Now, maxSessions: defaultFetchSessionSlots,
+		now: n.cfg.Now, maxSessions: defaultFetchSessionSlots, async: &n.async,
 		sessions: map[int32]*fetchSession{}, parked: map[*fetchOp]struct{}{},
 	}
 	if fs.now == nil {
@@ -66,15 +89,27 @@ func (fs *fetchState) count(parked bool) int {
 	return len(fs.sessions)
 }
 
-// addParked records op as parked; false when shutting down (answer now).
+// addParked records op as parked and counts its coming resume in
+// Node.async; false when shutting down (answer now). Checking closed and
+// counting under mu is what orders every count-up before Close's wait.
 func (fs *fetchState) addParked(op *fetchOp) bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if fs.closed {
+	if fs.closed.Load() {
 		return false
 	}
 	fs.parked[op] = struct{}{}
+	if fs.async != nil {
+		fs.async.Add(1)
+	}
 	return true
+}
+
+// resumed counts a parked op's resume done (see addParked).
+func (fs *fetchState) resumed() {
+	if fs.async != nil {
+		fs.async.Done()
+	}
 }
 
 func (fs *fetchState) removeParked(op *fetchOp) {
@@ -83,19 +118,15 @@ func (fs *fetchState) removeParked(op *fetchOp) {
 	fs.mu.Unlock()
 }
 
-func (fs *fetchState) isClosed() bool {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return fs.closed
-}
+func (fs *fetchState) isClosed() bool { return fs.closed.Load() }
 
 // shutdown answers every parked fetch now (each re-reads and answers on its
 // own goroutine) and makes later fetches answer without parking. Safe for
-// concurrent use; it does not wait for the answers (Node.Close's network
-// stop does).
+// concurrent use; it does not wait for the answers (Node.Close waits for
+// Node.async, which counts them).
 func (fs *fetchState) shutdown() {
 	fs.mu.Lock()
-	fs.closed = true
+	fs.closed.Store(true)
 	ops := make([]*fetchOp, 0, len(fs.parked))
 	for op := range fs.parked {
 		ops = append(ops, op)
@@ -148,9 +179,19 @@ func (op *fetchOp) park() bool {
 	// An append that completed between the read and watch() woke nobody:
 	// look again now that wakes reach op (hw and the watcher count are
 	// atomics, so either this sees the new hw or the append saw op).
+	// Likewise a shutdown that listed op after addParked but woke it before
+	// it was marked parked: closed was set before that wake, so it shows.
+	if op.n.fetch.isClosed() {
+		op.wake()
+		return true
+	}
+	// DeleteRecords moving the log start wakes too, so compare that as well.
 	for i := range op.items {
 		it := &op.items[i]
-		if it.p != nil && (it.p.hw.Load() != it.hw || it.p.getLog() == nil) {
+		if it.p == nil {
+			continue
+		}
+		if l := it.p.getLog(); l == nil || it.p.hw.Load() != it.hw || l.Offsets().Start != it.logStart {
 			op.wake()
 			break
 		}
@@ -159,7 +200,8 @@ func (op *fetchOp) park() bool {
 }
 
 // wake implements waiter: called on the storage committer goroutine (and by
-// shutdown and park), it must not block, so the read runs on a goroutine.
+// shutdown, connClosed and park), it must not block, so the read runs on a
+// goroutine (counted in Node.async since the park, see addParked).
 func (op *fetchOp) wake() {
 	if op.state.CompareAndSwap(opParked, opFired) {
 		go op.resume()
@@ -173,7 +215,10 @@ func (op *fetchOp) expire() {
 	}
 }
 
+// resume ends a park: exactly one per successful park.
 func (op *fetchOp) resume() {
+	fs := op.n.fetch
+	defer fs.resumed()
 	op.mu.Lock()
 	for _, p := range op.watched {
 		p.unwatch(op)
@@ -182,11 +227,14 @@ func (op *fetchOp) resume() {
 	op.watched = op.watched[:0]
 	op.timer.Stop()
 	op.mu.Unlock()
-	fs := op.n.fetch
 	fs.removeParked(op)
-	if fs.isClosed() || op.gone.Load() {
+	op.state.Store(opRunning)
+	if op.gone.Load() {
+		op.drop()
+		return
+	}
+	if fs.isClosed() {
 		op.final = true
 	}
-	op.state.Store(opRunning)
 	op.run()
 }
