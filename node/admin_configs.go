@@ -263,3 +263,41 @@ func errDuplicateResource(typ kmsg.ConfigResourceType, name string) error {
 func errUnsupportedResource(typ kmsg.ConfigResourceType) error {
 	return fmt.Errorf("unsupported resource type %s (%d): sluice serves TOPIC (2) and BROKER (4)", typ, int8(typ))
 }
+
+// alterResource is one resource of an AlterConfigs or
+// IncrementalAlterConfigs request, reduced to what both have in common.
+type alterResource struct {
+	typ  kmsg.ConfigResourceType
+	name string
+	keys []string // the config names, for the broker refusal
+	// change computes a topic's new overrides from its current ones.
+	change func(old map[string]string) (map[string]string, int16, error)
+	// the outcome
+	code int16
+	msg  *string
+}
+
+// alterResources applies (or with validateOnly, checks) each resource in
+// order: a resource named twice is INVALID_REQUEST, topics change through
+// alterTopicConfigs, brokers are refused by alterBrokerError, other types are
+// INVALID_REQUEST. Disk I/O: call off the event loop.
+func (n *Node) alterResources(rs []alterResource, validateOnly bool) []alterResource {
+	seen := map[resourceKey]int{}
+	for _, r := range rs {
+		seen[resourceKey{r.typ, r.name}]++
+	}
+	for i := range rs {
+		r := &rs[i]
+		switch {
+		case seen[resourceKey{r.typ, r.name}] > 1:
+			r.code, r.msg = kerr.InvalidRequest.Code, errMsg(errDuplicateResource(r.typ, r.name))
+		case r.typ == kmsg.ConfigResourceTypeTopic:
+			r.code, r.msg = n.alterTopicConfigs(r.name, validateOnly, r.change)
+		case r.typ == kmsg.ConfigResourceTypeBroker:
+			r.code, r.msg = n.alterBrokerError(r.name, r.keys)
+		default:
+			r.code, r.msg = kerr.InvalidRequest.Code, errMsg(errUnsupportedResource(r.typ))
+		}
+	}
+	return rs
+}

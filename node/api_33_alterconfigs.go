@@ -34,31 +34,20 @@ func init() {
 func handleAlterConfigs(n *Node, c *call) {
 	req := c.kreq.(*kmsg.AlterConfigsRequest)
 	c.async(func() {
-		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		seen := map[resourceKey]int{}
-		for _, rr := range req.Resources {
-			seen[resourceKey{rr.ResourceType, rr.ResourceName}]++
-		}
+		rs := make([]alterResource, len(req.Resources))
 		for i := range req.Resources {
 			rr := &req.Resources[i]
-			out := kmsg.NewAlterConfigsResponseResource()
-			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-			switch {
-			case seen[resourceKey{rr.ResourceType, rr.ResourceName}] > 1:
-				out.ErrorCode = kerr.InvalidRequest.Code
-				out.ErrorMessage = errMsg(errDuplicateResource(rr.ResourceType, rr.ResourceName))
-			case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-				out.ErrorCode, out.ErrorMessage = n.alterTopicConfigs(rr.ResourceName, req.ValidateOnly,
-					func(map[string]string) (map[string]string, int16, error) { return replacementConfigs(rr.Configs) })
-			case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-				keys := make([]string, len(rr.Configs))
-				for j := range rr.Configs {
-					keys[j] = rr.Configs[j].Name
-				}
-				out.ErrorCode, out.ErrorMessage = n.alterBrokerError(rr.ResourceName, keys)
-			default:
-				out.ErrorCode, out.ErrorMessage = kerr.InvalidRequest.Code, errMsg(errUnsupportedResource(rr.ResourceType))
+			rs[i] = alterResource{typ: rr.ResourceType, name: rr.ResourceName,
+				change: func(map[string]string) (map[string]string, int16, error) { return replacementConfigs(rr.Configs) }}
+			for _, kc := range rr.Configs {
+				rs[i].keys = append(rs[i].keys, kc.Name)
 			}
+		}
+		resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+		for _, r := range n.alterResources(rs, req.ValidateOnly) {
+			out := kmsg.NewAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = r.typ, r.name
+			out.ErrorCode, out.ErrorMessage = r.code, r.msg
 			resp.Resources = append(resp.Resources, out)
 		}
 		c.respond(resp)

@@ -42,33 +42,22 @@ func init() {
 func handleIncrementalAlterConfigs(n *Node, c *call) {
 	req := c.kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	c.async(func() {
-		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-		seen := map[resourceKey]int{}
-		for _, rr := range req.Resources {
-			seen[resourceKey{rr.ResourceType, rr.ResourceName}]++
-		}
+		rs := make([]alterResource, len(req.Resources))
 		for i := range req.Resources {
 			rr := &req.Resources[i]
-			out := kmsg.NewIncrementalAlterConfigsResponseResource()
-			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-			switch {
-			case seen[resourceKey{rr.ResourceType, rr.ResourceName}] > 1:
-				out.ErrorCode = kerr.InvalidRequest.Code
-				out.ErrorMessage = errMsg(errDuplicateResource(rr.ResourceType, rr.ResourceName))
-			case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
-				out.ErrorCode, out.ErrorMessage = n.alterTopicConfigs(rr.ResourceName, req.ValidateOnly,
-					func(old map[string]string) (map[string]string, int16, error) {
-						return n.applyConfigOps(old, rr.Configs)
-					})
-			case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
-				keys := make([]string, len(rr.Configs))
-				for j := range rr.Configs {
-					keys[j] = rr.Configs[j].Name
-				}
-				out.ErrorCode, out.ErrorMessage = n.alterBrokerError(rr.ResourceName, keys)
-			default:
-				out.ErrorCode, out.ErrorMessage = kerr.InvalidRequest.Code, errMsg(errUnsupportedResource(rr.ResourceType))
+			rs[i] = alterResource{typ: rr.ResourceType, name: rr.ResourceName,
+				change: func(old map[string]string) (map[string]string, int16, error) {
+					return n.applyConfigOps(old, rr.Configs)
+				}}
+			for _, kc := range rr.Configs {
+				rs[i].keys = append(rs[i].keys, kc.Name)
 			}
+		}
+		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+		for _, r := range n.alterResources(rs, req.ValidateOnly) {
+			out := kmsg.NewIncrementalAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = r.typ, r.name
+			out.ErrorCode, out.ErrorMessage = r.code, r.msg
 			resp.Resources = append(resp.Resources, out)
 		}
 		c.respond(resp)
