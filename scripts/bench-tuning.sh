@@ -5,6 +5,11 @@
 # each run, medians over RUNS runs. Each run also measures the machine's own
 # limits next to them: fio (16 KiB writes + fdatasync per MiB, same bytes)
 # and iperf3 over loopback. Results feed docs/tuning.md.
+#
+# Order matters on this VM: right after fio frees its file, new page-cache
+# pages cost several times more CPU (first touch of guest memory the host
+# reclaimed), so each run starts with an unrecorded warm-up produce, measures
+# fio and iperf3 last, and rotates the order of the variants.
 #   RUNS=3 RECORDS=1000000 scripts/bench-tuning.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,14 +36,10 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 
 rows="$WORK/rows"
 for run in $(seq "$RUNS"); do
-  gbytes=$((RECORDS * 1024))
-  fio_mb=$(fio --name=floor --rw=write --bs=16k --size="$gbytes" --fdatasync=64 --ioengine=psync \
-    --filename="$WORK/fio.dat" --output-format=json | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["write"]["bw_bytes"]/1e6)')
-  rm -f "$WORK/fio.dat"
-  iperf3 -s -1 -p 5299 >/dev/null 2>&1 & sleep 0.3
-  ip_mb=$(iperf3 -c 127.0.0.1 -p 5299 -t 3 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6)')
-  echo "limits fio=$fio_mb iperf3=$ip_mb" | tee -a "$rows" >&2
-  for i in "${!VARIANTS[@]}"; do
+  n=${#VARIANTS[@]}
+  for k in -1 $(seq 0 $((n - 1))); do
+    i=0 tag=warmup
+    if ((k >= 0)); then i=$(((k + run) % n)); tag=v$i; fi
     IFS='|' read -r name serve_args bench_args <<<"${VARIANTS[$i]}"
     [[ $serve_args == "--" ]] && serve_args=""
     port=$(freeport)
@@ -55,8 +56,15 @@ for run in $(seq "$RUNS"); do
     "$WORK/sluice" bench consume "${common[@]}" >"$WORK/c.json"
     kill -TERM "$pid"
     if ! wait "$pid"; then echo "broker exited uncleanly in variant $name" >&2; cat "$WORK/serve.err" >&2; exit 1; fi
-    echo "v$i $(field "$WORK/p.json" 'd["mb_per_s"]') $(field "$WORK/p.json" 'd["broker_cpu"]["seconds_per_gb"]') $(field "$WORK/p.json" 'd["latency"]["p99_ms"]') $(field "$WORK/c.json" 'd["mb_per_s"]') $(field "$WORK/c.json" 'd["broker_cpu"]["seconds_per_gb"]')" | tee -a "$rows" >&2
+    echo "$tag $(field "$WORK/p.json" 'd["mb_per_s"]') $(field "$WORK/p.json" 'd["broker_cpu"]["seconds_per_gb"]') $(field "$WORK/p.json" 'd["latency"]["p99_ms"]') $(field "$WORK/c.json" 'd["mb_per_s"]') $(field "$WORK/c.json" 'd["broker_cpu"]["seconds_per_gb"]')" | tee -a "$rows" >&2
   done
+  gbytes=$((RECORDS * 1024))
+  fio_mb=$(fio --name=floor --rw=write --bs=16k --size="$gbytes" --fdatasync=64 --ioengine=psync \
+    --filename="$WORK/fio.dat" --output-format=json | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["write"]["bw_bytes"]/1e6)')
+  rm -f "$WORK/fio.dat"
+  iperf3 -s -1 -p 5299 >/dev/null 2>&1 & sleep 0.3
+  ip_mb=$(iperf3 -c 127.0.0.1 -p 5299 -t 3 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6)')
+  echo "limits fio=$fio_mb iperf3=$ip_mb" | tee -a "$rows" >&2
 done
 
 col() { awk -v k="$1" -v c="$2" '$1==k {print $c}' "$rows" | median; }
