@@ -2,10 +2,7 @@ package perf
 
 import (
 	"context"
-	"io/fs"
 	"log/slog"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -56,25 +53,7 @@ func TestSluiceCountsAndBytesMatch(t *testing.T) {
 	if n, b := consumeAll(t, addrs, "agree", 4000); n != 4000 || b != res.Bytes {
 		t.Fatalf("independent consumer read %d records / %d bytes, produce reported %d / %d", n, b, res.Records, res.Bytes)
 	}
-	var disk int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".log") && strings.Contains(p, "/agree-") {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			disk += fi.Size()
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ratio := float64(disk) / float64(res.Bytes); ratio < 1 || ratio > 1.1 {
-		t.Fatalf("%d bytes in segments for %d payload bytes reported (ratio %.3f)", disk, res.Bytes, ratio)
-	} else {
-		t.Logf("segments %d bytes, payload %d bytes: ratio %.4f", disk, res.Bytes, ratio)
-	}
+	checkDiskRatio(t, dir, ".log", "/agree-", res.Bytes)
 
 	w.Mode, w.Consumers, w.CreateTopic = ModeConsume, 2, false
 	if cres := runOK(t, w); cres.Records != 4000 || cres.Bytes != res.Bytes {

@@ -22,6 +22,7 @@
 # a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS=${RUNS:-3}
 RECORDS=${RECORDS:-1000000}
 WORK=$(mktemp -d /tmp/sluice-bench-broker.XXXXXX)
@@ -29,8 +30,6 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 go build -o "$WORK/sluice" ./cmd/sluice
 go build -o "$WORK/kfake-server" ./cmd/kfake-server
-
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_kfake() {
   local port=$1
@@ -85,8 +84,6 @@ PY
   rm -f "$WORK/fio.dat"
 }
 
-field() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
-
 rows="$WORK/rows"
 unclean=0
 for run in $(seq "$RUNS"); do
@@ -117,7 +114,6 @@ for run in $(seq "$RUNS"); do
   echo "fio $(python3 -c "print($fio_s/$gb)")" | tee -a "$rows" >&2
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -v b="$1" -v c="$2" '$1==b {print $c}' "$rows" | median; }
 printf '%-8s %14s %14s %16s %12s %14s %16s\n' broker "produce MB/s" "produce rec/s" "produce CPU s/GB" "io-wq s/GB" "consume MB/s" "consume CPU s/GB"
 for b in kfake sluice; do

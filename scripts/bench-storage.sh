@@ -8,6 +8,7 @@
 #   RUNS=5 BENCHTIME=3s BENCH='BenchmarkAppend/policy=ack/partitions=(1|64)$' scripts/bench-storage.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS=${RUNS:-3}
 BENCHTIME=${BENCHTIME:-3s}
 BENCH=${BENCH:-BenchmarkAppend}
@@ -15,8 +16,6 @@ FIO_SIZE=${FIO_SIZE:-1g}
 DIR=${BENCH_DIR:-$(mktemp -d /tmp/sluice-bench.XXXXXX)}
 out=$(mktemp)
 trap 'rm -rf "$DIR/fio.dat" "$out"' EXIT
-
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 fio_runs=()
 for i in $(seq "$RUNS"); do

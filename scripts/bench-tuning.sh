@@ -13,6 +13,7 @@
 #   RUNS=3 RECORDS=1000000 scripts/bench-tuning.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 RUNS=${RUNS:-3}
 RECORDS=${RECORDS:-1000000}
 WORK=$(mktemp -d /tmp/sluice-bench-tuning.XXXXXX)
@@ -29,10 +30,6 @@ VARIANTS=(
   "client linger 0|--|--linger 0s"
   "client batch 16 KiB||--batch-bytes 16384"
 )
-
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-field() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 rows="$WORK/rows"
 for run in $(seq "$RUNS"); do
