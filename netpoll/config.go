@@ -38,6 +38,14 @@ type Config struct {
 	// Logger receives bad-input reports and gnet's own log lines. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// OnLoopStart, if set, locks every event loop to its OS thread (gnet's
+	// WithLockOSThread) and is called once per loop, on that loop's
+	// goroutine, with the loop's number (0..Loops-1, in order of first
+	// use), before the loop serves its first connection. Start makes every
+	// loop run it before returning (pin.go); a loop it misses runs it at its
+	// first client. The node pins the thread to a CPU here. It must not
+	// block for long: the loop waits.
+	OnLoopStart func(loop int)
 }
 
 func (c Config) withDefaults() Config {

@@ -36,6 +36,11 @@
 // response parts may alias Body, but the handler must not use Body after
 // answering.
 //
+// With Config.OnLoopStart set, every loop is locked to its OS thread and
+// runs the hook once on it, before serving its first connection; Start
+// reaches every loop with warm-up connections to itself that are closed
+// unseen (pin.go). The node pins loop threads to CPUs this way.
+//
 // # Writing
 //
 // netpoll writes responses itself, on the loop, straight to the socket:

@@ -35,6 +35,7 @@ type Server struct {
 	eng     gnet.Engine // set in OnBoot, before booted is closed
 	addr    net.Addr
 	watch   *watcher
+	loops   *loopTracker // nil unless Config.OnLoopStart is set
 	booted  chan struct{}
 	runDone chan struct{}
 	runErr  error // written before runDone is closed
@@ -55,6 +56,9 @@ func NewServer(h Handler, cfg Config) *Server {
 		runDone: make(chan struct{}),
 	}
 	s.obs, _ = h.(ConnObserver)
+	if cfg.OnLoopStart != nil {
+		s.loops = newLoopTracker(cfg.OnLoopStart, cfg.Loops)
+	}
 	return s
 }
 
@@ -90,11 +94,15 @@ func (s *Server) Start(addr string) error {
 			gnet.WithReadBufferCap(s.cfg.ReadBufferSize),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
+			gnet.WithLockOSThread(s.loops != nil),
 		)
 		close(s.runDone)
 	}()
 	select {
 	case <-s.booted:
+		if s.loops != nil {
+			s.warmLoops()
+		}
 		return nil
 	case <-s.runDone:
 		w.close()
@@ -222,6 +230,9 @@ func localAddr(gc gnet.Conn) net.Addr {
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := e.s
+	if s.loops != nil && s.loops.opened(gc) {
+		return nil, gnet.Close // Start's warm-up connection, not a client
+	}
 	c := &Conn{
 		id:     s.nextID.Add(1),
 		srv:    s,

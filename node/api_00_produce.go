@@ -7,10 +7,21 @@
 // the ISR is the leader alone, so acks=1 and acks=-1 wait for the same thing;
 // acks=-1 answers NOT_ENOUGH_REPLICAS when the topic's min.insync.replicas
 // exceeds the ISR. Unknown topics are auto-created (auto.create.topics.enable)
-// before appending. Deviations: more than one batch per partition is
-// accepted (Kafka v3+ refuses it); producer ids and sequences are not checked
-// and transactional produce is not served — InitProducerId is not offered
-// yet, so clients do not send either.
+// before appending.
+//
+// Idempotent producers (ids from InitProducerId) are checked per partition
+// as Kafka does: an older epoch answers INVALID_PRODUCER_EPOCH, a sequence
+// that does not follow the last one OUT_OF_ORDER_SEQUENCE_NUMBER, and a
+// retry of one of the producer's last five batches NONE with the original's
+// base offset, writing nothing — once the original is durable (a retry of a
+// batch still being written waits for it, and fails if it fails).
+//
+// Deviations: more than one batch per partition is accepted (Kafka v3+
+// refuses it), checked in order and all or nothing; a request mixing
+// retried and new batches of a partition answers INVALID_RECORD (Kafka
+// would drop the new ones unwritten). Transactional and control batches
+// answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED: there is no transaction
+// coordinator yet.
 package node
 
 import (

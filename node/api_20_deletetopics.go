@@ -3,7 +3,9 @@
 // Removes the topic from the metadata (persisted first), then deletes its
 // partitions' logs; fetches parked on it answer at once. Topics are named by
 // name (all versions) or id (v6+). delete.topic.enable=false answers
-// TOPIC_DELETION_DISABLED.
+// TOPIC_DELETION_DISABLED. The internal __consumer_offsets cannot be deleted
+// (every group's offsets would go, under a coordinator still serving them):
+// INVALID_TOPIC_EXCEPTION with a message.
 package node
 
 import (
@@ -40,6 +42,9 @@ func handleDeleteTopics(n *Node, c *call) {
 				out.ErrorCode = kerr.UnknownTopicID.Code
 			case t == nil:
 				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case t.name == offsetsTopic:
+				msg := "the internal topic " + offsetsTopic + " cannot be deleted"
+				out.ErrorCode, out.ErrorMessage = kerr.InvalidTopicException.Code, &msg
 			default:
 				name := t.name
 				out.Topic, out.TopicID = &name, t.id

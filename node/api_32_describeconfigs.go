@@ -25,7 +25,7 @@
 // Deviations: a broker property whose configured value equals its default
 // reads as DEFAULT_CONFIG (the configuration does not record where values
 // came from); Kafka topic configs sluice does not implement (e.g.
-// flush.messages, min.compaction.lag.ms) are absent rather than listed with
+// flush.messages, segment.jitter.ms) are absent rather than listed with
 // defaults that would not take effect.
 package node
 

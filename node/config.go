@@ -10,8 +10,10 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/sluicemq/sluice/group"
 	"github.com/sluicemq/sluice/netpoll"
 	"github.com/sluicemq/sluice/segstore"
+	"github.com/sluicemq/sluice/tuning"
 )
 
 // Config configures a Node. Start from DefaultConfig: its values are Kafka's
@@ -43,14 +45,32 @@ type Config struct {
 
 	// Log holds the broker-wide defaults of topic configs: log.segment.bytes,
 	// log.roll.ms, log.retention.ms / .bytes, log.index.interval.bytes,
-	// message.max.bytes, log.message.timestamp.type.
+	// message.max.bytes, log.message.timestamp.type, log.cleaner.*
+	// (delete.retention.ms, min.cleanable.ratio, min/max.compaction.lag.ms).
+	// Its Cleanup follows CleanupPolicy.
 	Log segstore.LogConfig
+
+	CleanerEnable      bool          // log.cleaner.enable, default true
+	CleanerBackoff     time.Duration // log.cleaner.backoff.ms, default 15s
+	CleanerDedupeBytes int64         // log.cleaner.dedupe.buffer.size, default 128 MiB
 
 	Flush           segstore.FlushPolicy // log.flush.policy (sluice), default ack
 	FlushMessages   int64                // log.flush.interval.messages
 	FlushEvery      time.Duration        // log.flush.interval.ms
 	CheckpointEvery time.Duration        // log.flush.offset.checkpoint.interval.ms
 	IOEngine        string               // io.engine (sluice): auto, uring, sync
+	// NumaPinning is numa.pinning (sluice): auto pins event loops and
+	// committers per the CPU/NUMA plan (pinning.go), off pins nothing.
+	NumaPinning tuning.PinningMode
+	numa        numaSeams // tests: fake /sys tree, failing pin
+
+	// Groups configures the group coordinator: offsets.topic.num.partitions,
+	// group.min/max.session.timeout.ms, group.initial.rebalance.delay.ms,
+	// group.max.size, offsets.retention.minutes,
+	// offsets.retention.check.interval.ms, offset.metadata.max.bytes.
+	Groups group.Config
+	// OffsetsSegmentBytes is offsets.topic.segment.bytes (100 MiB).
+	OffsetsSegmentBytes int64
 
 	// Net configures the listener (socket.request.max.bytes, queued
 	// requests, event loops).
@@ -77,10 +97,16 @@ func DefaultConfig() Config {
 		DeleteTopicEnable:        true,
 		MinInsyncReplicas:        1,
 		CleanupPolicy:            "delete",
+		CleanerEnable:            true,
+		CleanerBackoff:           segstore.DefaultCleanerBackoff,
+		CleanerDedupeBytes:       segstore.DefaultDedupeBufferBytes,
 		Log:                      segstore.DefaultLogConfig(),
 		Flush:                    segstore.FlushAck,
 		CheckpointEvery:          time.Minute,
 		IOEngine:                 "auto",
+		NumaPinning:              tuning.PinningAuto,
+		Groups:                   group.DefaultConfig(),
+		OffsetsSegmentBytes:      100 << 20,
 	}
 }
 
@@ -121,6 +147,7 @@ func (c *Config) validate() error {
 	if err := validateCleanupPolicy(c.CleanupPolicy); err != nil {
 		return fmt.Errorf("node: log.cleanup.policy: %w", err)
 	}
+	c.Log.Cleanup, _ = segstore.ParseCleanupPolicy(c.CleanupPolicy)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -135,6 +162,17 @@ func (c *Config) validate() error {
 	}
 	if c.IOEngine == "" {
 		c.IOEngine = "auto"
+	}
+	pm, err := tuning.ParsePinningMode(string(c.NumaPinning))
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	c.NumaPinning = pm
+	if c.Groups.Partitions < 1 {
+		return fmt.Errorf("node: offsets.topic.num.partitions=%d: must be at least 1", c.Groups.Partitions)
+	}
+	if c.OffsetsSegmentBytes <= 0 {
+		c.OffsetsSegmentBytes = 100 << 20
 	}
 	return nil
 }

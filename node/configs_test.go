@@ -123,7 +123,7 @@ func TestTopicConfigs(t *testing.T) {
 		{kadm.AlterConfig{Name: "segment.bytes", Value: ptr("1")}, kerr.InvalidConfig},
 		{kadm.AlterConfig{Name: "no.such.config", Value: ptr("1")}, kerr.InvalidConfig},
 		{kadm.AlterConfig{Name: "flush.messages", Value: ptr("1")}, kerr.InvalidConfig},
-		{kadm.AlterConfig{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: ptr("compact")}, kerr.InvalidConfig},
+		{kadm.AlterConfig{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: ptr("archive")}, kerr.InvalidConfig},
 		{kadm.AlterConfig{Op: kadm.SubtractConfig, Name: "cleanup.policy", Value: ptr("delete")}, kerr.InvalidConfig},
 		{kadm.AlterConfig{Op: kadm.AppendConfig, Name: "retention.ms", Value: ptr("5")}, kerr.InvalidConfig},
 		{kadm.AlterConfig{Name: "retention.ms"}, kerr.InvalidRequest},

@@ -22,6 +22,14 @@
 // replicas, ISR, high watermark); on a single node the broker is every
 // partition's leader and the ISR is itself, so HW = LEO.
 //
+// # Pinning
+//
+// numa.pinning=auto (pinning.go) pins each event loop's thread to a CPU of
+// a plan made from the CPU/NUMA topology, runs one segstore committer per
+// NUMA node the plan uses, pinned to that node's CPUs, and gives every
+// partition a shard whose node picks its committer; /debug/shards
+// (shards.go) shows it. Connections, not partitions, are bound to loops.
+//
 // # Concurrency and lock order
 //
 // registry.mu (topics map and metadata file) before partition.mu (watchers)

@@ -35,6 +35,13 @@ func errCode(err error) int16 {
 		return kerr.MessageTooLarge.Code
 	case errors.Is(err, segstore.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, segstore.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber.Code
+	case errors.Is(err, segstore.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, segstore.ErrTransactionalNotSupported):
+		// Not authorized for transactions is what it is; the message says why.
+		return kerr.TransactionalIDAuthorizationFailed.Code
 	case errors.Is(err, segstore.ErrStorage):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, segstore.ErrClosed):

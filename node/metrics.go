@@ -26,6 +26,8 @@ type nodeMetrics struct {
 	api               [maxAPIKey + 1]*apiMetrics
 	// onRound feeds the group-commit histograms (segstore.Config.OnRound).
 	onRound func(segstore.Round)
+	// onClean feeds the log cleaner's metrics (metrics_cleaner.go).
+	onClean func(segstore.CleanStats)
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
@@ -48,6 +50,7 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 	syncs := s.NewHistogram("sluice_storage_round_fsyncs")
 	bytes := s.NewHistogram("sluice_storage_round_bytes")
 	took := s.NewPrometheusHistogram("sluice_storage_round_duration_seconds")
+	m.onClean = newCleanerMetrics(s)
 	m.onRound = func(r segstore.Round) {
 		appends.Update(float64(r.Appends))
 		syncs.Update(float64(r.Syncs))

@@ -39,6 +39,9 @@ type Node struct {
 	clusterID string
 	m         *nodeMetrics
 	fetch     *fetchState
+	pids      *producerIDs // InitProducerId's id blocks (producerids.go)
+	groups    *groups
+	pin       *pinning // numa.pinning: plan, hooks, partition -> shard (pinning.go)
 
 	// adv is the advertised endpoint, set by Start once the port is bound;
 	// atomic because the loops may already serve Metadata by then.
@@ -97,6 +100,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.clusterID = id
+	if n.pids, err = openProducerIDs(n.fs, cfg.DataDir); err != nil {
+		n.unlock()
+		return nil, err
+	}
 	eng, err := ioring.New(ioring.Options{Engine: cfg.IOEngine, Logger: cfg.Logger})
 	if err != nil {
 		n.unlock()
@@ -105,12 +112,20 @@ func New(cfg Config) (*Node, error) {
 	// Metrics exist before the store so the committer can feed them; their
 	// gauges read n.store and n.reg only when scraped, after New.
 	n.m = newNodeMetrics(n)
-	n.store, err = segstore.Open(segstore.Config{
+	sc := segstore.Config{
 		Dir: cfg.DataDir, FS: n.fs, Engine: eng, Flush: cfg.Flush,
 		FlushMessages: cfg.FlushMessages, FlushEvery: cfg.FlushEvery,
-		CheckpointEvery: cfg.CheckpointEvery, Defaults: cfg.Log, Now: cfg.Now, Logger: cfg.Logger,
+		CheckpointEvery: cfg.CheckpointEvery, Defaults: storeDefaults(cfg.Log), Now: cfg.Now, Logger: cfg.Logger,
 		OnRound: n.m.onRound,
+		Cleaner: segstore.CleanerConfig{Disable: !cfg.CleanerEnable, Backoff: cfg.CleanerBackoff,
+			DedupeBufferBytes: cfg.CleanerDedupeBytes, OnClean: n.m.onClean},
+	}
+	n.pin = newPinning(&n.cfg)
+	n.pin.configureStore(&sc, func() (ioring.Engine, error) {
+		return ioring.New(ioring.Options{Engine: cfg.IOEngine, Logger: cfg.Logger})
 	})
+	n.pin.registerShardGauges(cfg.Metrics)
+	n.store, err = segstore.Open(sc)
 	if err != nil {
 		n.unlock()
 		return nil, fmt.Errorf("node: %w", err)
@@ -122,11 +137,13 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fetch = newFetchState(n)
+	n.groups = newGroups(n)
 	return n, nil
 }
 
 // Start listens for Kafka clients. It returns once the socket is bound.
 func (n *Node) Start() error {
+	n.cfg.Net.OnLoopStart = n.pin.loopHook()
 	n.srv = netpoll.NewServer(n, n.cfg.Net)
 	if err := n.srv.Start(n.cfg.Listen); err != nil {
 		return err
@@ -144,6 +161,7 @@ func (n *Node) Start() error {
 		host = reachableHost()
 	}
 	n.adv.Store(&endpoint{host: host, port: int32(port)})
+	n.groups.start()
 	topics, parts := n.reg.count()
 	n.log.Info("sluice listening", "listen", bound.String(), "advertised", n.Advertised(),
 		"node_id", n.cfg.NodeID, "cluster_id", n.clusterID, "topics", topics, "partitions", parts,
@@ -191,6 +209,10 @@ func (n *Node) ClusterID() string { return n.clusterID }
 func (n *Node) Close(ctx context.Context) error {
 	n.closing.Store(true)
 	n.fetch.shutdown()
+	// Parked joins and syncs answer now, so the listener's drain below does
+	// not wait for rebalances; the coordinator's last writes complete
+	// before the store closes.
+	n.groups.coord.Close()
 	var errs []error
 	if n.srv != nil {
 		errs = append(errs, n.srv.Stop(ctx))

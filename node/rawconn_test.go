@@ -110,8 +110,6 @@ func (r *rawConn) expectClosed() {
 	}
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // encodeBatch builds an uncompressed v2 RecordBatch of values as a producer
 // would (baseOffset 0, no producer id).
 func encodeBatch(ts int64, values ...[]byte) []byte {

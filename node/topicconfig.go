@@ -1,5 +1,20 @@
 package node
 
+// Topic-level configs: the table below is every key a topic may set, with
+// Kafka's names, validation and broker-level defaults (Config, whose
+// log.* properties cmd/sluice reads), and how each maps onto
+// segstore.LogConfig. cleanup.policy takes delete, compact or both
+// ("compact,delete" / "delete,compact"); compact turns on the log cleaner
+// for the topic (segstore/clean.go) and makes produce refuse records
+// without a key (INVALID_RECORD). The cleaner's topic settings are
+// delete.retention.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms and
+// max.compaction.lag.ms, defaulting to the log.cleaner.* broker properties.
+// Where Kafka's value has no direct LogConfig spelling (whose zero means
+// "default"), the nearest equivalent is stored: delete.retention.ms=0 as
+// 1 ms, min.cleanable.dirty.ratio=0 as the smallest positive ratio (the
+// cleaner needs some dirty bytes either way), max.compaction.lag.ms=
+// Long.MAX_VALUE as the largest Duration.
+
 import (
 	"fmt"
 	"math"
@@ -31,9 +46,20 @@ type configDef struct {
 
 var topicConfigs = []configDef{
 	{name: "cleanup.policy", brokerName: "log.cleanup.policy", typ: kmsg.ConfigTypeList,
-		doc:   "delete (compaction is not implemented yet)",
+		doc:   "delete (retention deletes old segments), compact (keep the latest record of each key), or both",
 		def:   func(c *Config) string { return c.CleanupPolicy },
-		check: validateCleanupPolicy},
+		check: validateCleanupPolicy,
+		apply: func(lc *segstore.LogConfig, v string) { lc.Cleanup, _ = segstore.ParseCleanupPolicy(v) }},
+	{name: "delete.retention.ms", brokerName: "log.cleaner.delete.retention.ms", typ: kmsg.ConfigTypeLong,
+		doc:   "compacted topics: a tombstone stays until the newest record of its segment is this old",
+		def:   func(c *Config) string { return durMs(c.Log.DeleteRetentionMs) },
+		check: intRange(0, math.MaxInt64),
+		apply: func(lc *segstore.LogConfig, v string) { lc.DeleteRetentionMs = max(msDur(v), time.Millisecond) }},
+	{name: "max.compaction.lag.ms", brokerName: "log.cleaner.max.compaction.lag.ms", typ: kmsg.ConfigTypeLong,
+		doc:   "compacted topics: the longest a record stays uncompacted, whatever the dirty ratio",
+		def:   func(c *Config) string { return lagMs(c.Log.MaxCompactionLagMs) },
+		check: intRange(1, math.MaxInt64),
+		apply: func(lc *segstore.LogConfig, v string) { lc.MaxCompactionLagMs = msDur(v) }},
 	{name: "compression.type", brokerName: "compression.type", typ: kmsg.ConfigTypeString,
 		doc:   "producer: batches are stored as the producer compressed them",
 		def:   func(*Config) string { return "producer" },
@@ -58,6 +84,16 @@ var topicConfigs = []configDef{
 				lc.TimestampType = segstore.LogAppendTime
 			}
 		}},
+	{name: "min.cleanable.dirty.ratio", brokerName: "log.cleaner.min.cleanable.ratio", typ: kmsg.ConfigTypeDouble,
+		doc:   "compacted topics: the share of uncleaned bytes at which the cleaner runs",
+		def:   func(c *Config) string { return ratioString(c.Log.MinCleanableRatio) },
+		check: ratioCheck,
+		apply: func(lc *segstore.LogConfig, v string) { lc.MinCleanableRatio = parseRatio(v) }},
+	{name: "min.compaction.lag.ms", brokerName: "log.cleaner.min.compaction.lag.ms", typ: kmsg.ConfigTypeLong,
+		doc:   "compacted topics: records younger than this are not compacted",
+		def:   func(c *Config) string { return durMs(c.Log.MinCompactionLagMs) },
+		check: intRange(0, math.MaxInt64),
+		apply: func(lc *segstore.LogConfig, v string) { lc.MinCompactionLagMs = msDur(v) }},
 	{name: "min.insync.replicas", brokerName: "min.insync.replicas", typ: kmsg.ConfigTypeInt,
 		doc:   "acks=all needs this many in-sync replicas",
 		def:   func(c *Config) string { return strconv.Itoa(c.MinInsyncReplicas) },
@@ -139,16 +175,45 @@ func (c *Config) topicConfigValue(d *configDef, overrides map[string]string) (st
 }
 
 func validateCleanupPolicy(v string) error {
-	for _, p := range strings.Split(v, ",") {
-		switch strings.TrimSpace(p) {
-		case "delete":
-		case "compact":
-			return fmt.Errorf("compact: log compaction is not implemented yet")
-		default:
-			return fmt.Errorf("%q is not delete or compact", p)
-		}
+	_, err := segstore.ParseCleanupPolicy(v)
+	return err
+}
+
+// ratioCheck accepts a decimal in [0, 1] (min.cleanable.dirty.ratio).
+func ratioCheck(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) {
+		return fmt.Errorf("not a number")
+	}
+	if f < 0 || f > 1 {
+		return fmt.Errorf("out of range [0, 1]")
 	}
 	return nil
+}
+
+// parseRatio turns a checked ratio into LogConfig's spelling: 0 (which
+// LogConfig reads as "default") becomes the smallest positive ratio.
+func parseRatio(v string) float64 {
+	f, _ := strconv.ParseFloat(v, 64)
+	return max(f, math.SmallestNonzeroFloat64)
+}
+
+// ratioString prints a ratio as Kafka does ("0.5"); parseRatio's stand-in
+// for 0 prints as 0.
+func ratioString(f float64) string {
+	if f <= math.SmallestNonzeroFloat64 {
+		return "0"
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// lagMs prints max.compaction.lag.ms; its default, Long.MAX_VALUE ms, is
+// stored as the largest Duration.
+func lagMs(d time.Duration) string {
+	if d >= segstore.MaxCompactionLagForever {
+		return strconv.FormatInt(math.MaxInt64, 10)
+	}
+	return durMs(d)
 }
 
 func oneOf(allowed ...string) func(string) error {

@@ -43,6 +43,7 @@ type group struct {
 // batch grows with load.
 type committer struct {
 	s   *Store
+	id  int // index in Store.cs
 	eng ioring.Engine
 
 	// counters for Stats; written by the committer goroutine only
@@ -273,6 +274,7 @@ func (c *committer) abortLocked(g *group, err error) {
 	first := c.work[g.items[0]].base
 	l.next = first
 	l.epochs.truncateFromEnd(first)
+	l.prod.rollback(first) // a retry of the failed batches is not a duplicate
 	var dropped []pending
 	keep := func(q []pending) []pending {
 		kept := q[:0]
@@ -305,7 +307,7 @@ func (c *committer) abortLocked(g *group, err error) {
 func (l *Log) shouldRoll(seg *segment, newSize, last int64, now time.Time) bool {
 	return newSize > l.cfg.SegmentBytes ||
 		last-seg.base > math.MaxInt32 || // relative offsets in the index are 32-bit
-		(seg.firstTs >= 0 && now.UnixMilli()-seg.firstTs >= l.cfg.SegmentMs.Milliseconds())
+		(seg.firstTs >= 0 && now.UnixMilli()-seg.firstTs >= l.cfg.rollMs().Milliseconds())
 }
 
 // flushDueLocked says whether FlushInterval wants a sync once the log reaches end.
@@ -418,6 +420,9 @@ func (c *committer) failWrite(g *group, w *ioring.Op) error {
 func (c *committer) flushDue() {
 	now := c.s.now()
 	for _, l := range c.s.Logs() {
+		if l.c != c {
+			continue // another committer's log
+		}
 		l.mu.Lock()
 		due := l.err == nil && !l.closed && l.leo > l.recoveryPoint && l.inflight == 0 &&
 			now.Sub(l.lastFlush) >= c.s.cfg.FlushEvery

@@ -54,6 +54,12 @@ type Config struct {
 	// CheckpointEvery is log.flush.offset.checkpoint.interval.ms (default 60s):
 	// how often recovery points are written, which bounds the recovery scan.
 	CheckpointEvery time.Duration
+	// ProducerIDExpiration is producer.id.expiration.ms (default 24h): an
+	// idempotent producer whose last batch is older is forgotten.
+	ProducerIDExpiration time.Duration
+	// ProducerIDExpirationCheckEvery is
+	// producer.id.expiration.check.interval.ms (default 10 minutes).
+	ProducerIDExpirationCheckEvery time.Duration
 	// Defaults is the configuration of logs opened from disk until SetConfig.
 	Defaults LogConfig
 	// Now is the clock (default time.Now).
@@ -62,7 +68,33 @@ type Config struct {
 	Logger *slog.Logger
 	// OnRound, if set, is told about every group commit, on the committer
 	// goroutine: it must be quick and must not block (update a metric).
+	// With several Committers it is called from each, concurrently.
 	OnRound func(Round)
+	// Cleaner configures log compaction (log.cleaner.*).
+	Cleaner CleanerConfig
+
+	// Committers is how many committer goroutines share the logs, each with
+	// its own engine and its own group commit (default 1). The node runs one
+	// per NUMA node of its pinning plan.
+	Committers int
+	// NewEngine returns the engine of committer i for i >= 1 (committer 0
+	// runs Engine). Required when Committers > 1; the Store owns and closes
+	// what it returns.
+	NewEngine func(i int) (ioring.Engine, error)
+	// CommitterFor picks a log's committer (taken modulo Committers) when
+	// the log is opened or created; the choice holds for the log's life.
+	// Nil: committer 0. It is called with the Store's lock held and must
+	// not call back into the Store.
+	CommitterFor func(topic string, partition int32) int
+	// LogDeleted, if set, is told after DeleteLog removed a log, so that
+	// the owner of CommitterFor can forget it. Same rules as CommitterFor,
+	// except that the Store's lock is not held.
+	LogDeleted func(topic string, partition int32)
+	// CommitterStart, if set, runs first thing on committer i's goroutine,
+	// which is locked to its OS thread (runtime.LockOSThread) for its whole
+	// life, so whatever the hook does to the thread (CPU affinity) holds
+	// for every round. segstore itself pins nothing.
+	CommitterStart func(i int)
 }
 
 // Round describes one group commit: one engine submission.
@@ -91,6 +123,13 @@ type LogConfig struct {
 	IndexIntervalBytes int64         // index.interval.bytes, default 4096
 	MaxMessageBytes    int64         // max.message.bytes, default 1048588
 	TimestampType      TimestampType // message.timestamp.type
+
+	// Compaction (clean*.go). Zero values mean Kafka's defaults.
+	Cleanup            CleanupPolicy // cleanup.policy, default delete
+	DeleteRetentionMs  time.Duration // delete.retention.ms, default 1 day
+	MinCleanableRatio  float64       // min.cleanable.dirty.ratio, default 0.5
+	MinCompactionLagMs time.Duration // min.compaction.lag.ms, default 0
+	MaxCompactionLagMs time.Duration // max.compaction.lag.ms, default forever
 }
 
 // DefaultLogConfig returns Kafka's defaults.
@@ -102,6 +141,10 @@ func DefaultLogConfig() LogConfig {
 		RetentionBytes:     -1,
 		IndexIntervalBytes: 4096,
 		MaxMessageBytes:    1048588,
+		Cleanup:            CleanupDelete,
+		DeleteRetentionMs:  DefaultDeleteRetention,
+		MinCleanableRatio:  DefaultMinCleanableRatio,
+		MaxCompactionLagMs: MaxCompactionLagForever,
 	}
 }
 
@@ -128,5 +171,5 @@ func (c LogConfig) normalized() LogConfig {
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = d.MaxMessageBytes
 	}
-	return c
+	return c.normalizedCompaction()
 }

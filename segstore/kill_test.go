@@ -163,7 +163,7 @@ func verifyKilled(t *testing.T, dir string, acked map[[2]int]int64, cycle int) {
 	defer func() {
 		// Leave it as a crash would (no clean marker) so the next child recovers.
 		st.closing.Store(true)
-		st.c.stop()
+		st.stopCommitters()
 		for _, l := range st.Logs() {
 			l.closeSegs()
 		}

@@ -14,14 +14,17 @@ import (
 // RetentionCheckEvery is log.retention.check.interval.ms.
 const RetentionCheckEvery = 5 * time.Minute
 
-// background writes recovery points every CheckpointEvery and applies
-// retention every log.retention.check.interval.ms.
+// background writes recovery points every CheckpointEvery, applies
+// retention every log.retention.check.interval.ms and producer id expiry
+// every producer.id.expiration.check.interval.ms.
 func (st *Store) background() {
 	defer close(st.bgDone)
 	ck := time.NewTicker(st.cfg.CheckpointEvery)
 	defer ck.Stop()
 	ret := time.NewTicker(RetentionCheckEvery)
 	defer ret.Stop()
+	pexp := time.NewTicker(st.producerExpiryCheckEvery())
+	defer pexp.Stop()
 	for {
 		select {
 		case <-st.bgStop:
@@ -32,6 +35,8 @@ func (st *Store) background() {
 			}
 		case <-ret.C:
 			st.EnforceRetention()
+		case <-pexp.C:
+			st.ExpireProducers()
 		}
 	}
 }
@@ -72,6 +77,9 @@ func (st *Store) Checkpoint() error {
 	if err2 := writeCheckpoint(st.fs, filepath.Join(st.cfg.Dir, logStartOffsetFile), starts); err == nil {
 		err = err2
 	}
+	if err3 := st.writeCleanerOffsets(logs); err == nil {
+		err = err3
+	}
 	if err != nil {
 		return storageErr("checkpoint", err)
 	}
@@ -92,9 +100,10 @@ func (st *Store) Close() error {
 		l.mu.Unlock() //nolint:staticcheck // the empty critical section is the barrier
 
 	}
-	st.c.stop()
+	st.stopCommitters()
 	close(st.bgStop)
 	<-st.bgDone
+	st.stopCleaner()
 
 	var errs []error
 	for _, l := range logs {
@@ -102,6 +111,7 @@ func (st *Store) Close() error {
 			errs = append(errs, fmt.Errorf("%s: %w", l.dir, err))
 			continue
 		}
+		l.snapshotAtClose()
 		l.mu.Lock()
 		for _, s := range l.segs {
 			if err := s.writeIndexes(st.fs); err != nil {
@@ -133,6 +143,9 @@ func (st *Store) Close() error {
 	if err := st.cfg.Engine.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := st.closeExtraEngines(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -162,8 +175,15 @@ type Stats struct {
 	Bytes  int64 // bytes written
 }
 
-// Stats returns the committer's counters. Safe for concurrent use.
+// Stats returns the committers' counters, summed. Safe for concurrent use.
 func (st *Store) Stats() Stats {
-	c := st.c
-	return Stats{Rounds: c.rounds.Load(), Writes: c.writes.Load(), Syncs: c.syncs.Load(), Bytes: c.bytes.Load()}
+	var s Stats
+	for _, c := range st.cs {
+		cs := c.stats()
+		s.Rounds += cs.Rounds
+		s.Writes += cs.Writes
+		s.Syncs += cs.Syncs
+		s.Bytes += cs.Bytes
+	}
+	return s
 }

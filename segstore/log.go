@@ -72,6 +72,13 @@ type Log struct {
 	// cidx is the committer's scratch slot for this log in a round
 	// (committer goroutine only).
 	cidx int
+	// c is the committer that writes this log: set before the log is
+	// published and never changed (shard.go).
+	c *committer
+	// prod is the idempotent producers' state (producers.go).
+	prod producerState
+	// cl is the log cleaner's state (clean.go).
+	cl logClean
 }
 
 // Topic is the log's topic. Safe for concurrent use.
@@ -87,8 +94,11 @@ func (l *Log) Dir() string { return l.dir }
 // carries them), assigns offsets by rewriting each batch's baseOffset in place,
 // stamps the leader epoch (and LogAppendTime where the topic asks for it), and
 // queues the write. It returns the base offset, or an error — ErrCorruptBatch,
-// ErrInvalidRecord, ErrRecordTooLarge, ErrStorage, ErrClosed — in which case
-// nothing was queued and done is never called.
+// ErrInvalidRecord, ErrRecordTooLarge, ErrStorage, ErrClosed, and for
+// idempotent producers ErrOutOfOrderSequence, ErrInvalidProducerEpoch,
+// ErrTransactionalNotSupported — in which case nothing was queued and done
+// is never called. An append that repeats an idempotent producer's batches
+// writes nothing and reports the originals' offsets, once they are written.
 //
 // On success done is called exactly once, from the committer goroutine, when
 // the write completed (and was synced, under FlushAck) or failed; a failed
@@ -105,6 +115,11 @@ func (l *Log) Append(buf []byte, leaderEpoch int32, done func(AppendResult)) (in
 	})
 	if err != nil {
 		return -1, err
+	}
+	if l.cl.compact.Load() {
+		if err := requireKeys(buf, l.topic, l.partition); err != nil {
+			return -1, err
+		}
 	}
 
 	l.mu.Lock()
@@ -124,6 +139,11 @@ func (l *Log) Append(buf []byte, leaderEpoch int32, done func(AppendResult)) (in
 		appendTime = l.store.now().UnixMilli()
 		maxTs = appendTime
 	}
+	if dup, ok, err := l.trackProducersLocked(buf, base, appendTime); err != nil {
+		return -1, err
+	} else if ok {
+		return l.queueDuplicateLocked(dup, appendTime, done), nil
+	}
 	off := base
 	for rest := buf; len(rest) > 0; {
 		h := parseHeader(rest)
@@ -138,7 +158,7 @@ func (l *Log) Append(buf []byte, leaderEpoch int32, done func(AppendResult)) (in
 	l.epochs.assign(leaderEpoch, base)
 	l.next = off
 	l.inflight++
-	l.store.c.enqueue(pending{log: l, buf: buf, base: base, last: off - 1, maxTs: maxTs,
+	l.c.enqueue(pending{log: l, buf: buf, base: base, last: off - 1, maxTs: maxTs,
 		records: records, appendTime: appendTime, done: done})
 	return base, nil
 }
@@ -185,6 +205,7 @@ func (l *Log) Err() error {
 func (l *Log) SetConfig(c LogConfig) {
 	l.mu.Lock()
 	l.cfg = c.normalized()
+	l.noteConfigLocked()
 	l.mu.Unlock()
 }
 

@@ -38,7 +38,7 @@ func (l *Log) OffsetForTime(ts int64) (offset, timestamp int64, found bool, err 
 
 	var pos, size int64 = -1, 0
 	err = s.scan(start, end, func(p int64, h *batchHeader) bool {
-		if h.MaxTimestamp >= ts && h.LastOffset() >= logStart {
+		if h.MaxTimestamp >= ts && h.LastOffset() >= logStart && h.RecordCount > 0 { // compaction empties batches
 			pos, size = p, h.Size()
 			return false
 		}

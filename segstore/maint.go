@@ -16,6 +16,7 @@ func (l *Log) roll(base int64) (*segment, error) {
 	l.mu.Lock()
 	l.segs = append(l.segs, s)
 	l.mu.Unlock()
+	l.writeProducerSnapshot(base)
 	return s, nil
 }
 
@@ -107,6 +108,18 @@ func (l *Log) Flush() error {
 // reconciling with its leader. It needs no appends in flight (ErrBusy
 // otherwise) and syncs the cut before returning. Safe for concurrent use.
 func (l *Log) TruncateTo(offset int64) error {
+	l.lockFiles() // a cleaning pass stops: the segments it reads may go
+	defer l.cl.files.Unlock()
+	cleanedCut := false
+	defer func() {
+		// After mu is released: a checkpoint above the new end would make
+		// the cleaner take data appended later for clean.
+		if cleanedCut {
+			if err := l.store.saveCleanerOffsets(); err != nil {
+				l.store.log.Warn("write cleaner-offset-checkpoint", "dir", l.dir, "err", err)
+			}
+		}
+	}()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
@@ -134,6 +147,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	} else {
 		pos = s.size
 	}
+	if err := l.dropSnapshotsAboveLocked(newEnd); err != nil {
+		return err
+	}
 	if err := s.f.Truncate(pos); err != nil {
 		l.err = storageErr("truncate", err)
 		return l.err
@@ -157,9 +173,16 @@ func (l *Log) TruncateTo(offset int64) error {
 		return l.err
 	}
 	l.leo, l.next = s.next, s.next
+	if l.cl.cleanedTo > l.leo {
+		l.cl.cleanedTo, cleanedCut = l.leo, true
+	}
 	l.recoveryPoint = min(l.recoveryPoint, l.leo)
 	l.startOffset = min(l.startOffset, l.leo)
 	l.epochs.truncateFromEnd(l.leo)
+	if err := l.rebuildProducersLocked(); err != nil {
+		l.err = err
+		return err
+	}
 	return l.saveEpochsLocked()
 }
 
@@ -167,7 +190,7 @@ func (l *Log) TruncateTo(offset int64) error {
 func (s *segment) rescanMaxTimestamp() error {
 	s.maxTs, s.relOfMaxTs = -1, 0
 	return s.scan(0, s.size, func(_ int64, h *batchHeader) bool {
-		if h.MaxTimestamp > s.maxTs {
+		if h.MaxTimestamp > s.maxTs && h.RecordCount > 0 {
 			s.maxTs, s.relOfMaxTs = h.MaxTimestamp, uint32(h.LastOffset()-s.base)
 		}
 		return true
@@ -179,6 +202,8 @@ func (s *segment) rescanMaxTimestamp() error {
 // segments wholly below it. It returns the new log start offset. Safe for
 // concurrent use.
 func (l *Log) DeleteRecords(offset int64) (int64, error) {
+	l.lockFiles() // no cleaning pass renames what this deletes
+	defer l.cl.files.Unlock()
 	l.mu.Lock()
 	if l.err != nil {
 		defer l.mu.Unlock()
@@ -195,6 +220,7 @@ func (l *Log) DeleteRecords(offset int64) (int64, error) {
 	err := l.saveEpochsLocked()
 	l.mu.Unlock()
 	l.deleteSegments(dead)
+	l.pruneSnapshotsBelowStart()
 	if cerr := l.store.Checkpoint(); err == nil {
 		err = cerr
 	}
@@ -227,10 +253,16 @@ func (l *Log) deleteSegments(dead []*segment) {
 
 // EnforceRetention deletes the oldest segments beyond retention.ms (by their
 // largest timestamp) and retention.bytes, never the active one, and returns
-// how many it deleted. Safe for concurrent use.
+// how many it deleted. Only cleanup.policy=delete logs (also with compact)
+// are subject to it; a log being cleaned waits for the next round. Safe for
+// concurrent use.
 func (l *Log) EnforceRetention(now time.Time) (int, error) {
+	if !l.cl.files.TryLock() {
+		return 0, nil
+	}
+	defer l.cl.files.Unlock()
 	l.mu.Lock()
-	if l.err != nil || l.closed {
+	if l.err != nil || l.closed || !l.cfg.Cleanup.Delete() {
 		defer l.mu.Unlock()
 		return 0, l.err
 	}
@@ -241,7 +273,9 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	}
 	cutoff := now.Add(-cfg.RetentionMs).UnixMilli()
 	dead := l.dropSegmentsLocked(func(s *segment) bool {
-		byTime := cfg.RetentionMs >= 0 && s.maxTs >= 0 && s.maxTs < cutoff
+		// A compacted segment without timestamps holds no records, only
+		// empty batches (or nothing): it must not hold back the ones after it.
+		byTime := cfg.RetentionMs >= 0 && (s.maxTs >= 0 && s.maxTs < cutoff || s.maxTs < 0 && cfg.Cleanup.Compact())
 		bySize := cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes
 		if byTime || bySize {
 			total -= s.size
@@ -255,5 +289,8 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	err := l.saveEpochsLocked()
 	l.mu.Unlock()
 	l.deleteSegments(dead)
+	if len(dead) > 0 {
+		l.pruneSnapshotsBelowStart()
+	}
 	return len(dead), err
 }

@@ -63,12 +63,13 @@ func (l *Log) Read(offset, maxBytes, bound int64) (Slice, error) {
 		return Slice{}, nil
 	}
 	// The segment holding offset: the last with base <= offset whose data
-	// reaches past it.
+	// reaches past it. Compaction leaves gaps, so that may be a later one
+	// (and a segment it emptied holds nothing at all).
 	i := len(l.segs) - 1
 	for i > 0 && l.segs[i].base > offset {
 		i--
 	}
-	for i < len(l.segs)-1 && l.segs[i].next <= offset {
+	for i < len(l.segs)-1 && (l.segs[i].next <= offset || l.segs[i].size == 0) {
 		i++
 	}
 	s := l.segs[i]

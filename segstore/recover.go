@@ -15,10 +15,17 @@ import (
 // loaded, or rebuilt if missing or failing the sanity check. From the segment
 // holding the recovery point on, every batch is read and CRC-checked; the
 // first torn or corrupt batch and everything after it are cut away, and the
-// indexes and leader-epoch cache are rebuilt from what remains.
+// indexes and leader-epoch cache are rebuilt from what remains. The
+// producer state is rebuilt last, from the recovered log (prodrebuild.go).
 func (st *Store) openLog(topic string, partition int32, dir string, recoveryPoint, startOffset int64, clean bool) (*Log, error) {
 	l := &Log{store: st, topic: topic, partition: partition, dir: dir, cfg: st.cfg.Defaults.normalized(),
 		startOffset: startOffset, lastFlush: st.now(), cidx: -1}
+	l.noteConfigLocked()
+	if done, err := finishSwaps(st.fs, dir); err != nil {
+		return nil, err
+	} else if done {
+		st.log.Warn("finished the segment swap of a cleaning interrupted by a crash", "dir", dir)
+	}
 	names, err := st.fs.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -40,10 +47,11 @@ func (st *Store) openLog(topic string, partition int32, dir string, recoveryPoin
 	}
 
 	for i, base := range bases {
-		if i > 0 && base > l.segs[i-1].next {
-			// A hole: the previous segment lost its tail in a crash. Everything
-			// from here on follows missing data and cannot be served.
-			st.log.Warn("segment starts past the end of the previous one, dropping it and later ones",
+		// A gap between segments is legal: compaction leaves them. (A crash
+		// cannot: a segment is synced before the next one is created.) An
+		// overlap is not: it would serve offsets twice.
+		if i > 0 && base < l.segs[i-1].next {
+			st.log.Warn("segment starts before the end of the previous one, dropping it and later ones",
 				"dir", dir, "segment", base, "previous_end", l.segs[i-1].next)
 			l.dropAfter(i - 1)
 			break
@@ -102,6 +110,11 @@ func (st *Store) openLog(topic string, partition int32, dir string, recoveryPoin
 		return nil, err
 	}
 	l.mu.Lock()
+	if err := l.rebuildProducersLocked(); err != nil {
+		l.mu.Unlock()
+		l.closeSegs()
+		return nil, err
+	}
 	err = l.saveEpochsLocked()
 	l.mu.Unlock()
 	return l, err
@@ -169,7 +182,7 @@ func (s *segment) load(fs vfs.FS) error {
 	var last int64 = -1
 	err = s.scan(start, s.size, func(_ int64, h *batchHeader) bool {
 		last = h.LastOffset()
-		if h.MaxTimestamp > s.maxTs {
+		if h.MaxTimestamp > s.maxTs && h.RecordCount > 0 { // compaction's empty batches hold no timestamp
 			s.maxTs, s.relOfMaxTs = h.MaxTimestamp, uint32(last-s.base)
 		}
 		s.ix.sinceLast += h.Size()
@@ -215,10 +228,10 @@ func (s *segment) recover(epochs *epochCache, indexInterval int64) (cut bool, er
 		if _, err := s.f.ReadAt(b, pos); err != nil && err != io.EOF {
 			return false, storageErr("recovery read", err)
 		}
-		if _, err := validateBatch(b); err != nil {
+		if _, err := validateStored(b); err != nil {
 			break
 		}
-		if h.MaxTimestamp > s.maxTs {
+		if h.MaxTimestamp > s.maxTs && h.RecordCount > 0 {
 			s.maxTs, s.relOfMaxTs = h.MaxTimestamp, uint32(h.LastOffset()-s.base)
 		}
 		if s.firstTs < 0 {

@@ -22,15 +22,16 @@ const (
 )
 
 // Store is a data directory of partition logs sharing one committer (and so
-// one io engine and group commit across all of them).
+// one io engine and group commit across all of them), or Config.Committers
+// of them, each log bound to one (shard.go).
 //
 // Concurrency: every exported method is safe for concurrent use. Lock order:
-// Store.mu, then Log.mu, then committer.qmu; Store.ckMu is taken alone.
+// Store.mu, then Log.mu, then committer.qmu; doc.go has the whole order.
 type Store struct {
 	cfg Config
 	fs  vfs.FS
 	log *slog.Logger
-	c   *committer
+	cs  []*committer // fixed after Open; a log's committer is Log.c
 
 	mu      sync.Mutex
 	logs    map[tpKey]*Log
@@ -38,6 +39,7 @@ type Store struct {
 	ckMu    sync.Mutex
 	bgStop  chan struct{}
 	bgDone  chan struct{}
+	cleaner *cleaner // fixed after Open (clean.go)
 }
 
 type tpKey struct {
@@ -69,15 +71,22 @@ func Open(cfg Config) (*Store, error) {
 	cfg.Defaults = cfg.Defaults.normalized()
 	st := &Store{cfg: cfg, fs: cfg.FS, log: cfg.Logger, logs: map[tpKey]*Log{},
 		bgStop: make(chan struct{}), bgDone: make(chan struct{})}
-	st.c = newCommitter(st, cfg.Engine)
+	if err := st.newCommitters(); err != nil {
+		return nil, err
+	}
 	if err := st.load(); err != nil {
 		for _, l := range st.logs {
 			l.closeSegs()
 		}
+		st.closeExtraEngines()
 		return nil, err
 	}
-	go st.c.run()
+	for _, l := range st.logs {
+		st.bind(l)
+	}
+	st.startCommitters()
 	go st.background()
+	st.startCleaner()
 	return st, nil
 }
 
@@ -99,6 +108,11 @@ func (st *Store) load() error {
 	if err != nil {
 		return err
 	}
+	cleaned, err := readOffsets(st.fs, filepath.Join(dir, cleanerOffsetFile))
+	if err != nil {
+		// Cleaning restarts from each log's start: more work, nothing lost.
+		st.log.Warn("cleaner offset checkpoint unreadable, compacted logs will be cleaned from their start", "err", err)
+	}
 	names, err := st.fs.ReadDir(dir)
 	if err != nil {
 		return err
@@ -113,6 +127,7 @@ func (st *Store) load() error {
 		if err != nil {
 			return fmt.Errorf("open %s: %w", n, err)
 		}
+		l.cl.cleanedTo = min(cleaned[k], l.leo)
 		st.logs[k] = l
 	}
 	if clean {
@@ -199,6 +214,8 @@ func (st *Store) CreateLog(topic string, partition int32, cfg LogConfig) (*Log, 
 	}
 	l := &Log{store: st, topic: topic, partition: partition, dir: dir, cfg: cfg.normalized(),
 		segs: []*segment{s}, lastFlush: st.now(), cidx: -1}
+	l.noteConfigLocked()
+	st.bind(l)
 	st.logs[k] = l
 	return l, nil
 }
@@ -214,6 +231,9 @@ func (st *Store) DeleteLog(topic string, partition int32) error {
 	if l == nil {
 		return nil
 	}
+	st.unbound(topic, partition)
+	l.lockFiles() // no cleaning pass renames files in the directory below
+	defer l.cl.files.Unlock()
 	// The sticky error turns every later call on l away before it touches segs.
 	l.mu.Lock()
 	l.closed, l.err = true, ErrClosed
@@ -226,5 +246,9 @@ func (st *Store) DeleteLog(topic string, partition int32) error {
 	if err := st.fs.RemoveAll(l.dir); err != nil {
 		return storageErr("delete partition dir", err)
 	}
-	return st.fs.SyncDir(st.cfg.Dir)
+	if err := st.fs.SyncDir(st.cfg.Dir); err != nil {
+		return err
+	}
+	// A log of the same name created later must not inherit the checkpoint.
+	return st.saveCleanerOffsets()
 }

@@ -14,8 +14,10 @@
 //     reverted by writing the old value back. Process limits, mount options
 //     and IRQ affinity (which irqbalance would fight) are advice only.
 //   - Topology, NewPlan and Balancer are pure: topology in, shard→CPU plan
-//     and partition→shard assignment out. PinCurrentThread applies one
-//     shard's pinning to the calling thread.
+//     and partition→shard assignment out; Topology.Restrict narrows a
+//     topology to the CPUs this process may use (AllowedCPUs: cpusets,
+//     taskset). PinCurrentThread applies one shard's pinning to the calling
+//     thread; SetThreadCPUs changes another thread's by id (undoing it).
 //   - Run is the CLI on top.
 //
 // Concurrency: Host, Topology and Plan are read-only values after

@@ -19,16 +19,9 @@ import (
 // wants at shutdown. On error the lock taken here is released again, so a
 // failed pin leaves the goroutine as it was.
 func PinCurrentThread(cpus []int) error {
-	if len(cpus) == 0 {
-		return fmt.Errorf("tuning: pin to an empty CPU set")
-	}
-	var set unix.CPUSet
-	set.Zero()
-	for _, c := range cpus {
-		if c < 0 || c >= len(set)*64 {
-			return fmt.Errorf("tuning: cpu %d out of range", c)
-		}
-		set.Set(c)
+	set, err := cpuSet(cpus)
+	if err != nil {
+		return err
 	}
 	runtime.LockOSThread()
 	// pid 0 = the calling thread (sched_setaffinity is per thread on Linux).

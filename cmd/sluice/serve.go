@@ -112,7 +112,7 @@ func runServe(args []string) int {
 	var hs *http.Server
 	metricsAddr := "off"
 	if hln != nil {
-		hs = &http.Server{Handler: metricsHandler(cfg.Metrics), ReadHeaderTimeout: 10 * time.Second}
+		hs = &http.Server{Handler: metricsHandler(cfg.Metrics, n.ShardsHandler()), ReadHeaderTimeout: 10 * time.Second}
 		go hs.Serve(hln)
 		metricsAddr = hln.Addr().String()
 	}
@@ -148,9 +148,10 @@ func newServeLogger(w io.Writer, sc *serveConfig) *slog.Logger {
 }
 
 // metricsHandler serves /metrics (the broker's set plus Go runtime and
-// process metrics) and /debug/pprof on a mux of its own, so nothing else
-// registered on http.DefaultServeMux is exposed.
-func metricsHandler(set *metrics.Set) http.Handler {
+// process metrics), /debug/pprof and /debug/shards (the NUMA pinning plan
+// and partition placement) on a mux of its own, so nothing else registered
+// on http.DefaultServeMux is exposed.
+func metricsHandler(set *metrics.Set, shards http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -162,6 +163,7 @@ func metricsHandler(set *metrics.Set) http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/shards", shards)
 	return mux
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -366,4 +367,38 @@ func TestPythonClients(t *testing.T) {
 		t.Fatalf("python-clients-test.py: %v\n%s", err, out)
 	}
 	t.Logf("%s", strings.TrimSpace(string(out)))
+}
+
+// TestKcatGroup runs scripts/kcat-group-test.sh: two kcat -G members
+// (librdkafka's group consumer) share a 4-partition topic; then the group's
+// committed offsets must be the end offsets.
+func TestKcatGroup(t *testing.T) {
+	if _, err := exec.LookPath("kcat"); err != nil {
+		t.Skip("kcat is not installed (scripts/test.sh installs it: apt-get install kcat)")
+	}
+	b := startBroker(t, t.TempDir(), "--override", "group.initial.rebalance.delay.ms=2000")
+	adm := b.admin(t)
+	createTopic(t, adm, 4, "kgroup")
+	out, err := runScript(t, 3*time.Minute, "bash", "../../scripts/kcat-group-test.sh", b.addr, "kgroup", "kg")
+	if err != nil {
+		t.Fatalf("kcat-group-test.sh: %v\n%s", err, out)
+	}
+	t.Logf("%s", strings.TrimSpace(string(out)))
+	ctx := testCtx(t, 30*time.Second)
+	ends, err := adm.ListEndOffsets(ctx, "kgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := adm.FetchOffsets(ctx, "kg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Offset == 0 {
+			return // nothing to commit
+		}
+		if o, ok := got.Lookup(e.Topic, e.Partition); !ok || o.At != e.Offset {
+			t.Errorf("%s/%d: committed %+v, end offset %d", e.Topic, e.Partition, o, e.Offset)
+		}
+	})
 }

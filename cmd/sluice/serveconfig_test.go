@@ -193,7 +193,9 @@ func TestServeConfigErrors(t *testing.T) {
 	f("log.segment.bytes=10", "log.segment.bytes")
 	f("log.flush.policy=never", "log.flush.policy", "ack, interval or os")
 	f("io.engine=epoll", "io.engine")
-	f("log.cleanup.policy=compact", "log.cleanup.policy", "compaction")
+	f("log.cleanup.policy=archive", "log.cleanup.policy", "compact")
+	f("log.cleaner.min.cleanable.ratio=1.5", "log.cleaner.min.cleanable.ratio", "between 0 and 1")
+	f("log.cleaner.backoff.ms=0", "log.cleaner.backoff.ms", "spin")
 	f("log.message.timestamp.type=Now", "log.message.timestamp.type")
 	f("listeners=SSL://:9093", "listeners", "SSL")
 	f("listeners=localhost", "listeners", "host:port")
@@ -416,10 +418,10 @@ func TestServeConfigSynonymLayers(t *testing.T) {
 }
 
 func TestIgnoredKeys(t *testing.T) {
-	for _, k := range []string{"controlled.shutdown.enable", "controlled.shutdown.max.retries", "offset.metadata.max.bytes",
+	for _, k := range []string{"controlled.shutdown.enable", "controlled.shutdown.max.retries", "offsets.commit.timeout.ms",
 		"max.incremental.fetch.session.cache.slots", "max.connections", "max.connections.per.ip",
 		"log.message.timestamp.difference.max.ms", "log.flush.start.offset.checkpoint.interval.ms",
-		"log.cleaner.enable", "replica.lag.time.max.ms", "unclean.leader.election.enable", "zookeeper.connect",
+		"log.cleaner.threads", "replica.lag.time.max.ms", "unclean.leader.election.enable", "zookeeper.connect",
 		"controller.quorum.voters", "inter.broker.protocol.version", "security.inter.broker.protocol"} {
 		if !ignoredKey(k) {
 			t.Errorf("%s is not ignored", k)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/segstore"
+	"github.com/sluicemq/sluice/tuning"
 )
 
 // defaultMetricsListen is where /metrics and /debug/pprof are served unless
@@ -104,15 +105,11 @@ var serveProps = []property{
 		}
 		return nil
 	}},
+	// delete, compact, or both (compact,delete); the log cleaner's own keys
+	// are in servekeys_cleaner.go.
 	{name: "log.cleanup.policy", def: "delete", set: func(c *serveConfig, v string) error {
-		for _, p := range strings.Split(v, ",") {
-			switch strings.TrimSpace(p) {
-			case "delete":
-			case "compact":
-				return fmt.Errorf("log compaction is not implemented yet; use delete")
-			default:
-				return fmt.Errorf("want delete")
-			}
+		if _, err := segstore.ParseCleanupPolicy(v); err != nil {
+			return fmt.Errorf("want delete, compact, or compact,delete")
 		}
 		c.node.CleanupPolicy = v
 		return nil
@@ -143,6 +140,14 @@ var serveProps = []property{
 	{name: "socket.request.max.bytes", def: "104857600", set: num(1, math.MaxInt32, func(c *serveConfig, n int64) { c.node.Net.MaxFrameSize = int32(n) })},
 	{name: "queued.max.requests", def: "100", set: num(1, 1<<20, func(c *serveConfig, n int64) { c.node.Net.MaxInFlightRequests = int(n) })},
 	{name: "num.network.threads", set: num(1, 1024, func(c *serveConfig, n int64) { c.node.Net.Loops = int(n) })},
+	{name: "numa.pinning", def: "auto", set: func(c *serveConfig, v string) error {
+		m, err := tuning.ParsePinningMode(v)
+		if err != nil || v == "" {
+			return fmt.Errorf("want auto or off")
+		}
+		c.node.NumaPinning = m
+		return nil
+	}},
 	{name: "metrics.listen", def: defaultMetricsListen, set: func(c *serveConfig, v string) error {
 		if v != "" {
 			if _, _, err := splitAddr(v); err != nil {

@@ -123,13 +123,15 @@ func unescape(s string) (string, error) {
 // Any other unknown key is an error, so a typo cannot pass for a setting.
 //
 // ignoredPrefixes are whole namespaces sluice has nothing of (security,
-// replication, consumer groups, transactions, KRaft, tiered storage,
-// compaction); none of them is a prefix of a key sluice implements, so a
+// replication, the new consumer group protocol, share groups,
+// transactions, KRaft, tiered storage);
+// none of them is a prefix of a key sluice implements, so a
 // misspelled sluice key cannot hide in one. Everything else is listed by
 // exact name.
 var ignoredPrefixes = []string{
-	"zookeeper.", "controller.quorum.", "ssl.", "sasl.", "group.", "offsets.", "transaction.",
-	"listener.name.", "share.", "replica.", "log.cleaner.", "metadata.", "remote.log.",
+	"zookeeper.", "controller.quorum.", "ssl.", "sasl.", "group.consumer.", "group.share.",
+	"group.coordinator.", "transaction.",
+	"listener.name.", "share.", "replica.", "metadata.", "remote.log.",
 	"confluent.", "password.encoder.", "delegation.token.",
 }
 
@@ -158,11 +160,15 @@ func init() {
 		log.message.timestamp.difference.max.ms log.message.timestamp.before.max.ms log.message.timestamp.after.max.ms
 		log.roll.jitter.ms log.roll.jitter.hours log.index.size.max.bytes log.dir.failure.timeout.ms
 		log.local.retention.ms log.local.retention.bytes log.initial.task.delay.ms
+		log.cleaner.threads log.cleaner.io.buffer.size log.cleaner.io.buffer.load.factor
+		log.cleaner.io.max.bytes.per.second
 		compression.type compression.gzip.level compression.lz4.level compression.zstd.level
 		unclean.leader.election.enable auto.leader.rebalance.enable
 		leader.imbalance.check.interval.seconds leader.imbalance.per.broker.percentage
 
-		offset.metadata.max.bytes max.incremental.fetch.session.cache.slots
+		offsets.topic.replication.factor offsets.topic.compression.codec offsets.load.buffer.size
+		offsets.commit.timeout.ms offsets.commit.required.acks
+		max.incremental.fetch.session.cache.slots
 		fetch.max.bytes fetch.purgatory.purge.interval.requests producer.purgatory.purge.interval.requests
 		delete.records.purgatory.purge.interval.requests
 		producer.id.expiration.ms producer.id.expiration.check.interval.ms transactional.id.expiration.ms
