@@ -128,6 +128,10 @@ func (n *Node) appendPartition(ps *produceState, acks int16, t *topic, name stri
 			return kerr.InvalidTopicException.Code, errMsg(err)
 		}
 		return kerr.UnknownTopicOrPartition.Code, nil
+	case name == offsetsTopic:
+		// Only the coordinator writes there (Kafka refuses clients the same way).
+		msg := "cannot append to internal topic " + offsetsTopic
+		return kerr.InvalidTopicException.Code, &msg
 	}
 	parts := n.reg.partitions(t)
 	if in.Partition < 0 || int(in.Partition) >= len(parts) {

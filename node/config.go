@@ -53,6 +53,11 @@ type Config struct {
 	CleanerEnable      bool          // log.cleaner.enable, default true
 	CleanerBackoff     time.Duration // log.cleaner.backoff.ms, default 15s
 	CleanerDedupeBytes int64         // log.cleaner.dedupe.buffer.size, default 128 MiB
+	// Idempotent producers' state is forgotten this long after their last
+	// write: producer.id.expiration.ms (1 day), checked every
+	// producer.id.expiration.check.interval.ms (10 min).
+	ProducerIDExpiration      time.Duration
+	ProducerIDExpirationCheck time.Duration
 
 	Flush           segstore.FlushPolicy // log.flush.policy (sluice), default ack
 	FlushMessages   int64                // log.flush.interval.messages
@@ -88,25 +93,27 @@ type Config struct {
 // (127.0.0.1:9092) and data directory (./sluice-data).
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                   1,
-		Listen:                   "127.0.0.1:9092",
-		DataDir:                  "sluice-data",
-		NumPartitions:            1,
-		DefaultReplicationFactor: 1,
-		AutoCreateTopics:         true,
-		DeleteTopicEnable:        true,
-		MinInsyncReplicas:        1,
-		CleanupPolicy:            "delete",
-		CleanerEnable:            true,
-		CleanerBackoff:           segstore.DefaultCleanerBackoff,
-		CleanerDedupeBytes:       segstore.DefaultDedupeBufferBytes,
-		Log:                      segstore.DefaultLogConfig(),
-		Flush:                    segstore.FlushAck,
-		CheckpointEvery:          time.Minute,
-		IOEngine:                 "auto",
-		NumaPinning:              tuning.PinningAuto,
-		Groups:                   group.DefaultConfig(),
-		OffsetsSegmentBytes:      100 << 20,
+		NodeID:                    1,
+		Listen:                    "127.0.0.1:9092",
+		DataDir:                   "sluice-data",
+		NumPartitions:             1,
+		DefaultReplicationFactor:  1,
+		AutoCreateTopics:          true,
+		DeleteTopicEnable:         true,
+		MinInsyncReplicas:         1,
+		CleanupPolicy:             "delete",
+		CleanerEnable:             true,
+		CleanerBackoff:            segstore.DefaultCleanerBackoff,
+		CleanerDedupeBytes:        segstore.DefaultDedupeBufferBytes,
+		ProducerIDExpiration:      segstore.DefaultProducerIDExpiration,
+		ProducerIDExpirationCheck: segstore.DefaultProducerIDExpirationCheckEvery,
+		Log:                       segstore.DefaultLogConfig(),
+		Flush:                     segstore.FlushAck,
+		CheckpointEvery:           time.Minute,
+		IOEngine:                  "auto",
+		NumaPinning:               tuning.PinningAuto,
+		Groups:                    group.DefaultConfig(),
+		OffsetsSegmentBytes:       100 << 20,
 	}
 }
 

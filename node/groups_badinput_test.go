@@ -109,4 +109,24 @@ func TestGroupBadInput(t *testing.T) {
 	if err != nil || gs["bad"].State != "Stable" || len(gs["bad"].Members) != 1 {
 		t.Fatalf("group after bad requests: %+v %v", gs["bad"], err)
 	}
+
+	// Clients can neither write to nor delete the internal topic.
+	pr := produceReq(9, -1, offsetsTopic, map[int32][]byte{0: encodeBatch(1, []byte("x"))})
+	if presp, err := pr.RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	} else {
+		expect("produce to "+offsetsTopic, presp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidTopicException)
+	}
+	dr, err := adm.DeleteTopics(ctx, offsetsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dr[offsetsTopic]; d.Err == nil {
+		t.Fatalf("deleting %s succeeded", offsetsTopic)
+	}
+	if offs, err := adm.FetchOffsets(ctx, "bad"); err != nil {
+		t.Fatal(err)
+	} else if o, _ := offs.Lookup("b", 0); o.At != 42 {
+		t.Fatalf("committed offset after the internal-topic attempts: %+v", o)
+	}
 }

@@ -42,6 +42,11 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 	s.NewGauge("sluice_connections", func() float64 { return float64(m.connections.Load()) })
 	s.NewGauge("sluice_topics", func() float64 { t, _ := n.reg.count(); return float64(t) })
 	s.NewGauge("sluice_partitions", func() float64 { _, p := n.reg.count(); return float64(p) })
+	// Consumer groups by state, as Kafka names the states; n.groups exists
+	// once New returns, before any scrape.
+	for _, st := range []string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"} {
+		s.NewGauge(`sluice_groups{state="`+st+`"}`, func() float64 { return float64(n.groups.coord.Groups()[st]) })
+	}
 	s.NewGauge("sluice_storage_rounds_total", func() float64 { return float64(n.store.Stats().Rounds) })
 	s.NewGauge("sluice_storage_writes_total", func() float64 { return float64(n.store.Stats().Writes) })
 	s.NewGauge("sluice_storage_syncs_total", func() float64 { return float64(n.store.Stats().Syncs) })

@@ -119,6 +119,8 @@ func New(cfg Config) (*Node, error) {
 		OnRound: n.m.onRound,
 		Cleaner: segstore.CleanerConfig{Disable: !cfg.CleanerEnable, Backoff: cfg.CleanerBackoff,
 			DedupeBufferBytes: cfg.CleanerDedupeBytes, OnClean: n.m.onClean},
+		ProducerIDExpiration:           cfg.ProducerIDExpiration,
+		ProducerIDExpirationCheckEvery: cfg.ProducerIDExpirationCheck,
 	}
 	n.pin = newPinning(&n.cfg)
 	n.pin.configureStore(&sc, func() (ioring.Engine, error) {

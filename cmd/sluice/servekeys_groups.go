@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// groupProps are the group coordinator's keys (Kafka's names and defaults).
+// groupProps are the group coordinator's and idempotent producers' keys
+// (Kafka's names and defaults).
 var groupProps = []property{
 	{name: "offsets.topic.num.partitions", def: "50", set: num(1, math.MaxInt32, func(c *serveConfig, n int64) { c.node.Groups.Partitions = int32(n) })},
 	{name: "offsets.topic.segment.bytes", def: "104857600", set: num(14, math.MaxInt32, func(c *serveConfig, n int64) { c.node.OffsetsSegmentBytes = n })},
@@ -21,6 +22,9 @@ var groupProps = []property{
 		}
 		c.node.Groups.MaxSize = int(n)
 	})},
+	// Idempotent producers (segstore keeps their state per partition).
+	{name: "producer.id.expiration.ms", def: "86400000", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.node.ProducerIDExpiration = d })},
+	{name: "producer.id.expiration.check.interval.ms", def: "600000", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.node.ProducerIDExpirationCheck = d })},
 }
 
 func init() { serveProps = append(serveProps, groupProps...) }

@@ -171,7 +171,7 @@ func init() {
 		max.incremental.fetch.session.cache.slots
 		fetch.max.bytes fetch.purgatory.purge.interval.requests producer.purgatory.purge.interval.requests
 		delete.records.purgatory.purge.interval.requests
-		producer.id.expiration.ms producer.id.expiration.check.interval.ms transactional.id.expiration.ms
+		transactional.id.expiration.ms
 
 		authorizer.class.name super.users principal.builder.class allow.everyone.if.no.acl.found
 		create.topic.policy.class.name alter.config.policy.class.name config.providers
