@@ -1,0 +1,164 @@
+package ctrl
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Broker sessions, kept by the active controller in memory only, as Kafka's BrokerHeartbeatManager: a heartbeat
+// refreshes a broker's session; a broker silent for longer than the session timeout is fenced (a FenceBroker record
+// with its partition changes); a fenced broker whose metadata has caught up to its own registration is unfenced.
+// A controller that becomes active starts every registered broker with a full session, so a failover never fences
+// brokers that were heartbeating to the previous controller.
+
+type session struct {
+	last     map[int32]time.Time
+	inflight map[int32]bool // a fence/unfence/register proposal for this broker is not applied yet
+}
+
+func (s *session) reset(now time.Time, st *State) {
+	s.last, s.inflight = map[int32]time.Time{}, map[int32]bool{}
+	for id := range st.Brokers {
+		s.last[id] = now
+	}
+}
+
+// HeartbeatRequest is a broker's heartbeat (Kafka's BrokerHeartbeat).
+type HeartbeatRequest struct {
+	BrokerID    int32
+	BrokerEpoch int64
+	// MetadataOffset is the last metadata log index the broker has applied.
+	MetadataOffset uint64
+	// WantFence: the broker does not want to be unfenced (e.g. still loading).
+	WantFence bool
+}
+
+// HeartbeatReply answers a heartbeat.
+type HeartbeatReply struct {
+	Fenced bool // as of the applied state; an unfence proposed by this heartbeat shows on a later one
+}
+
+// Heartbeat records a broker heartbeat on the active controller. Errors: ErrNotLeader (answer NOT_CONTROLLER),
+// and errors wrapping BROKER_ID_NOT_REGISTERED or STALE_BROKER_EPOCH. Safe for concurrent use.
+func (n *Node) Heartbeat(req HeartbeatRequest) (HeartbeatReply, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.err != nil {
+		return HeartbeatReply{}, n.err
+	}
+	if !n.leading {
+		return HeartbeatReply{}, ErrNotLeader
+	}
+	b := n.state.Brokers[req.BrokerID]
+	if b == nil {
+		return HeartbeatReply{}, fmt.Errorf("%w: broker %d", kerr.BrokerIDNotRegistered, req.BrokerID)
+	}
+	if b.Epoch != req.BrokerEpoch {
+		return HeartbeatReply{}, fmt.Errorf("%w: broker %d epoch %d, current %d", kerr.StaleBrokerEpoch, req.BrokerID, req.BrokerEpoch, b.Epoch)
+	}
+	n.sess.last[b.ID] = n.cfg.Clock.Now()
+	if b.Fenced && !req.WantFence && req.MetadataOffset >= uint64(b.Epoch) && !n.sess.inflight[b.ID] {
+		recs := []Record{{Type: TypeUnfenceBroker, UnfenceBroker: &UnfenceBroker{ID: b.ID, Epoch: b.Epoch, TimeMs: n.nowMs()}}}
+		recs = append(recs, changeRecords(UnfenceChanges(n.state, b.ID))...)
+		n.proposeForBroker(b.ID, recs, nil)
+	}
+	return HeartbeatReply{Fenced: b.Fenced}, nil
+}
+
+func (n *Node) nowMs() int64 { return n.cfg.Clock.Now().UnixMilli() }
+
+// checkSessions fences every unfenced broker whose session expired. Runs under mu on the active controller.
+func (n *Node) checkSessions() {
+	now := n.cfg.Clock.Now()
+	ids := make([]int32, 0, len(n.state.Brokers))
+	for id := range n.state.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		b := n.state.Brokers[id]
+		last, ok := n.sess.last[id]
+		if !ok {
+			n.sess.last[id] = now // registered through an entry this controller did not propose
+			continue
+		}
+		if b.Fenced || n.sess.inflight[id] || now.Sub(last) <= n.cfg.SessionTimeout {
+			continue
+		}
+		n.proposeForBroker(id, n.fenceRecords(b), nil)
+	}
+}
+
+// fenceRecords moves b's leaderships and ISR memberships away, then fences it, as one atomic batch.
+func (n *Node) fenceRecords(b *Broker) []Record {
+	recs := changeRecords(FenceChanges(n.state, b.ID))
+	return append(recs, Record{Type: TypeFenceBroker, FenceBroker: &FenceBroker{ID: b.ID, Epoch: b.Epoch, TimeMs: n.nowMs()}})
+}
+
+func changeRecords(cs []ChangePartition) []Record {
+	out := make([]Record, len(cs))
+	for i := range cs {
+		out[i] = Record{Type: TypeChangePartition, ChangePartition: &cs[i]}
+	}
+	return out
+}
+
+func batch(recs []Record) Record {
+	if len(recs) == 1 {
+		return recs[0]
+	}
+	return Record{Type: TypeBatch, Batch: recs}
+}
+
+// proposeForBroker proposes recs as one batch and marks the broker busy until it is applied, so ticks and
+// heartbeats do not propose the same change twice. Runs under mu.
+func (n *Node) proposeForBroker(id int32, recs []Record, done func(uint64, error)) error {
+	b, err := EncodeRecord(batch(recs))
+	if err == nil {
+		err = n.proposeLocked(b, func(idx uint64, err error) {
+			n.mu.Lock()
+			if n.sess.inflight != nil {
+				delete(n.sess.inflight, id)
+			}
+			n.mu.Unlock()
+			if done != nil {
+				done(idx, err)
+			}
+		})
+	}
+	if err == nil {
+		n.sess.inflight[id] = true
+	}
+	return err
+}
+
+// RegisterBroker registers a broker on the active controller. A broker id already registered and unfenced (a
+// restart faster than its session) is fenced in the same batch, its leaderships moved first. done receives the
+// new broker epoch (the record's index). The broker starts fenced and is unfenced by a heartbeat once its metadata
+// offset reaches that epoch. Errors: ErrNotLeader, or the record's validation error (through done).
+// Safe for concurrent use.
+func (n *Node) RegisterBroker(r RegisterBroker, done func(epoch int64, err error)) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.err != nil {
+		return n.err
+	}
+	if !n.leading {
+		return ErrNotLeader
+	}
+	r.TimeMs = n.nowMs()
+	var recs []Record
+	if old := n.state.Brokers[r.ID]; old != nil && !old.Fenced {
+		recs = changeRecords(FenceChanges(n.state, r.ID))
+	}
+	recs = append(recs, Record{Type: TypeRegisterBroker, RegisterBroker: &r})
+	n.sess.last[r.ID] = n.cfg.Clock.Now()
+	return n.proposeForBroker(r.ID, recs, func(idx uint64, err error) {
+		if done != nil {
+			done(int64(idx), err)
+		}
+	})
+}
