@@ -74,7 +74,7 @@ func TestDeleteGroups(t *testing.T) {
 	lr.Group = "left"
 	lr.Members = []kmsg.LeaveGroupRequestMember{{MemberID: h.describe("left").Members[0].MemberID}}
 	h.do(lr)
-	h.c.Unload(PartitionFor("elsewhere", 50)) // 44; "ghost" is on 29
+	h.c.Unload(PartitionFor("elsewhere", 50)) // 4; "ghost" is on 29
 
 	got := h.deleteGroups("solo", "live", "left", "ghost", "elsewhere")
 	want := map[string]int16{

@@ -18,7 +18,9 @@ func (c *Coordinator) armExpiry() {
 
 // expireOffsets removes expired offsets from every group, with tombstones,
 // and deletes Empty groups left without offsets. The tombstones are not
-// waited for: one lost is written again by the next check.
+// waited for (Kafka's rule): memory has already forgotten those offsets, so
+// a lost tombstone is not rewritten by the next check; the records come
+// back only when the partition is loaded again, and expire again then.
 func (c *Coordinator) expireOffsets() {
 	now := c.nowMs()
 	retention := c.cfg.OffsetsRetention.Milliseconds()

@@ -32,7 +32,8 @@ func (e *LoadError) Unwrap() error { return e.First }
 // Load makes this coordinator own partition p: it replays the partition's
 // records in offset order (recs yields key, value; value nil = tombstone),
 // rebuilding groups (Empty ones keep their generation, ones with members are
-// Stable and get fresh session timers so dead members expire) and offsets.
+// Stable and get fresh session timers so dead members expire; one over
+// group.max.size starts a rebalance, as in Kafka) and offsets.
 // Requests for groups of p answer COORDINATOR_LOAD_IN_PROGRESS while it
 // runs (Heartbeat answers NONE and SyncGroup REBALANCE_IN_PROGRESS, as
 // Kafka's do) and NOT_COORDINATOR when p is not owned. Record keys of newer
@@ -79,6 +80,7 @@ func (c *Coordinator) Load(p int32, recs func(yield func(key, value []byte) bool
 	}
 	c.parts[p] = partOwned
 	c.mu.Unlock()
+	c.rebalanceOverCapacity(groups)
 
 	c.lg.Info("loaded group metadata", "partition", p, "groups", len(groups), "offsets", r.nOffsets,
 		"records", r.nRecords, "skipped", r.skipped, "ignored", r.ignored, "took", time.Since(start))
@@ -86,6 +88,26 @@ func (c *Coordinator) Load(p int32, recs func(yield func(key, value []byte) bool
 		return &LoadError{Partition: p, Skipped: r.skipped, First: r.first}
 	}
 	return nil
+}
+
+// rebalanceOverCapacity is the start of Kafka's onGroupLoaded: a group
+// loaded with more members than group.max.size (the limit was lowered)
+// rebalances at once, so the members rejoin and the last ones are turned
+// away, instead of staying Stable over the limit until something else
+// starts a rebalance.
+func (c *Coordinator) rebalanceOverCapacity(groups []*group) {
+	if c.cfg.MaxSize <= 0 {
+		return
+	}
+	var fx effects
+	for _, g := range groups {
+		g.mu.Lock()
+		if !g.dead && g.state == stateStable && len(g.members) > c.cfg.MaxSize {
+			c.prepareRebalance(g, &fx, "freshly-loaded group is over capacity")
+		}
+		g.mu.Unlock()
+		c.flush(&fx)
+	}
 }
 
 type replayState struct {

@@ -284,13 +284,28 @@ func TestStaticReplaceStoreFailureReverts(t *testing.T) {
 	wantCode(t, "old id", h.heartbeat("g", ids[1], gen, "i-1"), 0)
 }
 
-func TestMaxSizeLoweredKicksLastRejoiner(t *testing.T) {
+// TestLoadWithinCapacityStaysStable is the control: a loaded group at the
+// limit does not rebalance.
+func TestLoadWithinCapacityStaysStable(t *testing.T) {
 	h := newHarness(t)
-	ids, gen := h.stableGroup("g", 3)
+	ids, gen := h.stableGroup("g", 2)
 	h2 := h.successor(t, func(c *Config) { c.MaxSize = 2 })
 	if got := h2.c.Groups(); got["Stable"] != 1 || len(got) != 1 {
 		t.Fatalf("groups %v", got)
 	}
+	wantCode(t, "heartbeat", h2.heartbeat("g", ids[0], gen), 0)
+}
+
+func TestMaxSizeLoweredKicksLastRejoiner(t *testing.T) {
+	h := newHarness(t)
+	ids, gen := h.stableGroup("g", 3)
+	h2 := h.successor(t, func(c *Config) { c.MaxSize = 2 })
+	// Over capacity after the load: it rebalances at once (Kafka's
+	// onGroupLoaded), so the members learn it from their next heartbeat.
+	if got := h2.c.Groups(); got["PreparingRebalance"] != 1 || len(got) != 1 {
+		t.Fatalf("groups %v", got)
+	}
+	wantCode(t, "heartbeat", h2.heartbeat("g", ids[0], gen), kerr.RebalanceInProgress.Code)
 	a := h2.send(joinReq("g", ids[0]))
 	b := h2.send(joinReq("g", ids[1]))
 	c := h2.do(joinReq("g", ids[2])).(*kmsg.JoinGroupResponse)

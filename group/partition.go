@@ -1,21 +1,33 @@
 package group
 
-import "unicode/utf16"
+import (
+	"math"
+	"unicode/utf16"
+)
 
 // PartitionFor is Kafka's coordinator partition for a group:
 // Utils.abs(groupID.hashCode()) % partitions, where hashCode is Java's
 // String.hashCode over UTF-16 code units with int32 wrap-around and
-// Utils.abs is x & 0x7fffffff (so MinInt32 maps to 0, not to itself). It
-// must match Kafka bit for bit: clients find their coordinator through
-// FindCoordinator, but a mixed or migrated cluster must agree on where each
-// group's records live. partitions <= 0 answers 0.
+// Utils.abs is Math.abs except that MinInt32 maps to 0 (it is not
+// Utils.toPositive, x & 0x7fffffff, which gives another partition for every
+// negative hash). It must match Kafka bit for bit: clients find their
+// coordinator through FindCoordinator, but a mixed or migrated cluster must
+// agree on where each group's records live (Load skips records found on
+// another partition). partitions <= 0 answers 0.
 //
 // Safe for concurrent use.
 func PartitionFor(groupID string, partitions int32) int32 {
 	if partitions <= 0 {
 		return 0
 	}
-	return int32(javaStringHash(groupID)&0x7fffffff) % partitions
+	h := javaStringHash(groupID)
+	switch {
+	case h == math.MinInt32:
+		h = 0
+	case h < 0:
+		h = -h
+	}
+	return h % partitions
 }
 
 // javaStringHash is java.lang.String.hashCode. Invalid UTF-8 decodes to

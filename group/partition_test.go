@@ -16,10 +16,12 @@ func TestPartitionFor(t *testing.T) {
 	//        = 95122663 + 3396174 + 106671 + 3627 + 112 = 98629247; % 50 = 47
 	f("group", 50, 47)
 	f("hello", 50, 22) // 99162322, the textbook value
-	// "consumer-group" hashes to -1738392088: Kafka's Utils.abs is x & 0x7fffffff
-	// (409091560, % 50 = 10), not math.abs (1738392088 % 50 = 38).
-	f("consumer-group", 50, 10)
-	// "polygenelubricants" hashes to exactly Integer.MIN_VALUE; & 0x7fffffff gives 0.
+	// "consumer-group" hashes to -1738392088. Kafka's Utils.abs is
+	// (n == Integer.MIN_VALUE) ? 0 : Math.abs(n): 1738392088 % 50 = 38, not
+	// the 10 that n & 0x7fffffff (409091560, Utils.toPositive) would give.
+	f("consumer-group", 50, 38)
+	f("elsewhere", 50, 4) // -930968754: 930968754 % 50, not 1216514894 % 50 = 44
+	// "polygenelubricants" hashes to exactly Integer.MIN_VALUE: Utils.abs gives 0.
 	f("polygenelubricants", 50, 0)
 	f("Aa", 50, 12) // 65*31 + 97 = 2112
 	f("BB", 50, 12) // 66*31 + 66 = 2112: the classic collision

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluicemq/sluice/group"
 	"github.com/sluicemq/sluice/segstore"
 )
@@ -27,6 +29,7 @@ const offsetsTopic = "__consumer_offsets"
 type groups struct {
 	n     *Node
 	coord *group.Coordinator
+	parts int32      // partitions of the offsets topic the coordinator hashes groups over; fixed
 	mu    sync.Mutex // serializes ensure
 	ready atomic.Bool
 	err   atomic.Pointer[error] // the last creation/load failure, for FindCoordinator's message
@@ -42,6 +45,19 @@ func (g *groups) loadErr() error {
 func newGroups(n *Node) *groups {
 	g := &groups{n: n}
 	cfg := n.cfg.Groups
+	// Kafka's rule: offsets.topic.num.partitions only sizes the topic when
+	// it is created. Once the topic exists its partition count says where
+	// each group's records are; hashing over the configured count instead
+	// would look for a group on the wrong partition (its offsets silently
+	// gone) or fail to load partitions past the count.
+	if t := n.reg.get(offsetsTopic); t != nil {
+		if have := int32(len(n.reg.partitions(t))); have > 0 && have != cfg.Partitions {
+			n.log.Warn(offsetsTopic+" exists with another partition count than offsets.topic.num.partitions; using the topic's",
+				"partitions", have, "configured", cfg.Partitions)
+			cfg.Partitions = have
+		}
+	}
+	g.parts = cfg.Partitions
 	cfg.TopicExists = func(topic string, partition int32) bool {
 		return n.reg.partition(topic, partition) != nil
 	}
@@ -79,7 +95,7 @@ func (g *groups) ensure() error {
 	t := g.n.reg.get(offsetsTopic)
 	if t == nil {
 		var err error
-		t, err = g.n.reg.create(offsetsTopic, g.n.cfg.Groups.Partitions, 1, map[string]string{
+		t, err = g.n.reg.create(offsetsTopic, g.parts, 1, map[string]string{
 			"cleanup.policy":   "compact",
 			"compression.type": "producer",
 			"segment.bytes":    strconv.FormatInt(g.n.cfg.OffsetsSegmentBytes, 10),
@@ -92,12 +108,18 @@ func (g *groups) ensure() error {
 		if t == nil {
 			t = g.n.reg.get(offsetsTopic)
 		}
-		g.n.log.Info("created "+offsetsTopic, "partitions", g.n.cfg.Groups.Partitions)
+		g.n.log.Info("created "+offsetsTopic, "partitions", g.parts)
 	}
 	if t == nil {
 		return fmt.Errorf("%s vanished", offsetsTopic)
 	}
 	for _, p := range g.n.reg.partitions(t) {
+		if p.index >= g.parts {
+			// Added by CreatePartitions after start: no group hashes there
+			// until a restart takes the new count (Kafka also fixes it at
+			// start).
+			continue
+		}
 		if g.coord.Owns(p.index) {
 			continue
 		}
@@ -191,7 +213,7 @@ func lastOffsetIn(buf []byte) int64 {
 
 // partitionOf maps a group to its offsets partition.
 func (g *groups) partitionOf(groupID string) int32 {
-	return group.PartitionFor(groupID, g.n.cfg.Groups.Partitions)
+	return group.PartitionFor(groupID, g.parts)
 }
 
 // offsetsLog appends the coordinator's records to __consumer_offsets.
@@ -215,12 +237,28 @@ func (o offsetsLog) Append(partition int32, recs []group.Record, done func(error
 	}
 	buf := buildBatch(kvs, o.n.cfg.Now().UnixMilli())
 	_, err := l.Append(buf, p.leaderEpoch(), func(res segstore.AppendResult) {
-		if res.Err == nil {
-			p.advanceHW(res.LastOffset + 1)
+		if res.Err != nil {
+			done(coordinatorErr(res.Err))
+			return
 		}
-		done(res.Err)
+		p.advanceHW(res.LastOffset + 1)
+		done(nil)
 	})
 	if err != nil {
-		done(err)
+		done(coordinatorErr(err))
 	}
+}
+
+// coordinatorErr adds to a failed append the Kafka error it stands for, so
+// the coordinator answers as Kafka's GroupMetadataManager maps produce
+// errors: a commit over max.message.bytes gets INVALID_COMMIT_OFFSET_SIZE
+// (not the retriable COORDINATOR_NOT_AVAILABLE a client would retry
+// forever), a storage error or a closing log NOT_COORDINATOR. The original
+// error stays in the chain for the log.
+func coordinatorErr(err error) error {
+	code := errCode(err)
+	if code == kerr.UnknownServerError.Code {
+		return err // unknown to Kafka's mapping: COORDINATOR_NOT_AVAILABLE
+	}
+	return fmt.Errorf("%w: %w", kerr.ErrorForCode(code), err)
 }
