@@ -238,6 +238,7 @@ func (p *pass) writeGroup(cs *segment, group []*segment, lastOf map[int64]int64,
 			if oh.RecordCount > 0 && oh.MaxTimestamp > cs.maxTs {
 				cs.maxTs, cs.relOfMaxTs = oh.MaxTimestamp, uint32(oh.LastOffset()-cs.base)
 			}
+			cs.hasRecords = cs.hasRecords || oh.RecordCount > 0
 			if cs.firstTs < 0 {
 				cs.firstTs = oh.MaxTimestamp
 			}

@@ -99,6 +99,16 @@ func (p *pass) swapIn(group []*segment, cs *segment) error {
 		}
 	}
 	errs = append(errs, fs.SyncDir(l.dir))
+	if err := errors.Join(errs...); err != nil {
+		// An old segment may still have its name: were the .swap files to
+		// take theirs now, two segments would claim the same offsets on
+		// disk, and the next open would drop the later one and everything
+		// after it. The .swap files stay for recovery (completeSwap).
+		for _, s := range group {
+			s.release()
+		}
+		return l.failSwap(storageErr("retire cleaned segments", err))
+	}
 	for _, s := range group {
 		for _, ext := range segExts {
 			if err := fs.Remove(segName(s.dir, s.base, ext+deletedSuffix)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
@@ -219,6 +229,7 @@ func completeSwap(fs vfs.FS, dir string, base int64) error {
 	if err != nil {
 		return err
 	}
+	removed := false
 	for _, n := range names {
 		if b, ok := parseSegName(n); ok && b > base && b < end {
 			for _, ext := range segExts {
@@ -226,6 +237,15 @@ func completeSwap(fs vfs.FS, dir string, base int64) error {
 					return err
 				}
 			}
+			removed = true
+		}
+	}
+	// The removals are durable before the swap takes B's name: otherwise a
+	// crash could keep the rename and lose a removal, and the old segment
+	// would overlap the cleaned one.
+	if removed {
+		if err := fs.SyncDir(dir); err != nil {
+			return err
 		}
 	}
 	for _, ext := range segExts {

@@ -373,6 +373,7 @@ func (c *committer) applyWrite(g *group, now time.Time) {
 			if ts > seg.maxTs {
 				seg.maxTs, seg.relOfMaxTs = ts, uint32(h.LastOffset()-seg.base)
 			}
+			seg.hasRecords = seg.hasRecords || h.RecordCount > 0
 			if seg.firstTs < 0 {
 				seg.firstTs = now.UnixMilli()
 			}

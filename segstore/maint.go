@@ -105,8 +105,10 @@ func (l *Log) Flush() error {
 
 // TruncateTo removes every batch holding an offset at or above offset (a
 // batch that straddles offset goes whole, as in Kafka), for a follower
-// reconciling with its leader. It needs no appends in flight (ErrBusy
-// otherwise) and syncs the cut before returning. Safe for concurrent use.
+// reconciling with its leader; the log then ends at offset, or at the base
+// of the straddling batch, never past offset (compaction's gaps included).
+// It needs no appends in flight (ErrBusy otherwise) and syncs the cut
+// before returning. Safe for concurrent use.
 func (l *Log) TruncateTo(offset int64) error {
 	l.lockFiles() // a cleaning pass stops: the segments it reads may go
 	defer l.cl.files.Unlock()
@@ -143,7 +145,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	newEnd := offset
 	if found {
-		newEnd = h.BaseOffset
+		// A batch straddling offset goes whole; one past offset (offset
+		// lies in a gap compaction left) must not pull the end up to it.
+		newEnd = min(h.BaseOffset, offset)
 	} else {
 		pos = s.size
 	}
@@ -188,11 +192,12 @@ func (l *Log) TruncateTo(offset int64) error {
 
 // rescanMaxTimestamp recomputes the segment's max timestamp after a cut.
 func (s *segment) rescanMaxTimestamp() error {
-	s.maxTs, s.relOfMaxTs = -1, 0
+	s.maxTs, s.relOfMaxTs, s.hasRecords = -1, 0, false
 	return s.scan(0, s.size, func(_ int64, h *batchHeader) bool {
 		if h.MaxTimestamp > s.maxTs && h.RecordCount > 0 {
 			s.maxTs, s.relOfMaxTs = h.MaxTimestamp, uint32(h.LastOffset()-s.base)
 		}
+		s.hasRecords = s.hasRecords || h.RecordCount > 0
 		return true
 	})
 }
@@ -273,9 +278,10 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	}
 	cutoff := now.Add(-cfg.RetentionMs).UnixMilli()
 	dead := l.dropSegmentsLocked(func(s *segment) bool {
-		// A compacted segment without timestamps holds no records, only
-		// empty batches (or nothing): it must not hold back the ones after it.
-		byTime := cfg.RetentionMs >= 0 && (s.maxTs >= 0 && s.maxTs < cutoff || s.maxTs < 0 && cfg.Cleanup.Compact())
+		// A segment compaction left without records (only emptied batches,
+		// or nothing) must not hold back the ones after it. One whose
+		// records carry no timestamps is not that: it is kept, as ever.
+		byTime := cfg.RetentionMs >= 0 && (s.maxTs >= 0 && s.maxTs < cutoff || !s.hasRecords && cfg.Cleanup.Compact())
 		bySize := cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes
 		if byTime || bySize {
 			total -= s.size

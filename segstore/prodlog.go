@@ -222,7 +222,9 @@ func (l *Log) snapshotAtClose() {
 // pruneSnapshotsBelowStart deletes the snapshots of segments retention or
 // DeleteRecords removed. The one at the first kept segment stays even when
 // the log start is past it: the producers of the deleted records stay too
-// (only expiry removes producers), and a rebuild must find them.
+// (only expiry removes producers), and a rebuild must find them. The newest
+// snapshot always stays (it may sit below the first kept segment when a
+// roll's snapshot failed to write).
 func (l *Log) pruneSnapshotsBelowStart() {
 	l.mu.Lock()
 	if l.closed || len(l.segs) == 0 {
@@ -231,7 +233,7 @@ func (l *Log) pruneSnapshotsBelowStart() {
 	}
 	first := l.segs[0].base
 	l.mu.Unlock()
-	if err := removeSnapshots(l.store.fs, l.dir, func(off int64, _ bool) bool { return off < first }); err != nil {
+	if err := removeSnapshots(l.store.fs, l.dir, func(off int64, newest bool) bool { return off < first && !newest }); err != nil {
 		l.store.log.Warn("prune producer snapshots", "dir", l.dir, "err", err)
 	}
 }

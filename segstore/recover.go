@@ -200,6 +200,19 @@ func (s *segment) load(fs vfs.FS) error {
 	if s.size > 0 && s.firstTs < 0 {
 		s.firstTs = s.maxTs
 	}
+	// A timestamp comes from a batch with records. Without one, only a scan
+	// of every header tells whether there are records (rare: compaction
+	// emptied the segment, or its records carry no timestamps).
+	s.hasRecords = s.maxTs >= 0
+	if !s.hasRecords {
+		err = s.scan(0, s.size, func(_ int64, h *batchHeader) bool {
+			s.hasRecords = h.RecordCount > 0
+			return !s.hasRecords
+		})
+		if err != nil {
+			return err
+		}
+	}
 	s.synced, s.indexOnDisk = s.size, true
 	return nil
 }
@@ -207,7 +220,7 @@ func (s *segment) load(fs vfs.FS) error {
 // recover reads every batch of the segment, verifies it, and rebuilds the
 // indexes and epochs. cut reports that a torn or corrupt tail was removed.
 func (s *segment) recover(epochs *epochCache, indexInterval int64) (cut bool, err error) {
-	s.ix, s.maxTs, s.next, s.indexOnDisk = segIndex{}, -1, s.base, false
+	s.ix, s.maxTs, s.next, s.indexOnDisk, s.hasRecords = segIndex{}, -1, s.base, false, false
 	buf := make([]byte, 64<<10)
 	var pos int64
 	for pos < s.size {
@@ -234,6 +247,7 @@ func (s *segment) recover(epochs *epochCache, indexInterval int64) (cut bool, er
 		if h.MaxTimestamp > s.maxTs && h.RecordCount > 0 {
 			s.maxTs, s.relOfMaxTs = h.MaxTimestamp, uint32(h.LastOffset()-s.base)
 		}
+		s.hasRecords = s.hasRecords || h.RecordCount > 0
 		if s.firstTs < 0 {
 			s.firstTs = h.MaxTimestamp
 		}

@@ -33,6 +33,11 @@ type segment struct {
 	maxTs      int64  // largest batch max timestamp, -1 when empty
 	relOfMaxTs uint32 // last offset (relative) of the batch holding maxTs
 	firstTs    int64  // first batch's max timestamp: what segment.ms counts from
+	// hasRecords: some batch holds a record. Compaction can leave a segment
+	// with none (only emptied batches, or nothing), whose maxTs is -1 like
+	// that of one whose records carry no timestamp (-1): retention must
+	// tell them apart.
+	hasRecords bool
 	// indexOnDisk says the .index/.timeindex files hold the current entries.
 	indexOnDisk bool
 
