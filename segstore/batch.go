@@ -107,12 +107,9 @@ type BatchInfo struct {
 	Size         int32
 }
 
-// validateBatch checks one complete batch (b is exactly the batch): size
-// fields, magic 2, CRC32C, record count against lastOffsetDelta, and for
-// uncompressed batches that the records' framing adds up to the count.
-// Compressed payloads are not inflated here (that would cost more CPU than
-// the whole append path); their integrity rests on the CRC.
-func validateBatch(b []byte) (batchHeader, error) {
+// checkFrame checks what every v2 batch, produced or stored, must satisfy:
+// a whole header, a length field that matches, magic 2 and the CRC32C.
+func checkFrame(b []byte) (batchHeader, error) {
 	if len(b) < batchHeaderSize {
 		return batchHeader{}, corrupt("batch of %d bytes is shorter than the %d-byte header", len(b), batchHeaderSize)
 	}
@@ -125,6 +122,19 @@ func validateBatch(b []byte) (batchHeader, error) {
 	}
 	if got := crcOf(b); got != h.CRC {
 		return h, corrupt("crc32c mismatch: header says %08x, data has %08x", h.CRC, got)
+	}
+	return h, nil
+}
+
+// validateBatch checks one complete batch (b is exactly the batch): size
+// fields, magic 2, CRC32C, record count against lastOffsetDelta, and for
+// uncompressed batches that the records' framing adds up to the count.
+// Compressed payloads are not inflated here (that would cost more CPU than
+// the whole append path); their integrity rests on the CRC.
+func validateBatch(b []byte) (batchHeader, error) {
+	h, err := checkFrame(b)
+	if err != nil {
+		return h, err
 	}
 	if h.RecordCount <= 0 {
 		return h, invalid("batch has %d records", h.RecordCount)

@@ -134,18 +134,9 @@ func walkBatchRecords(data []byte, h *batchHeader, fn func(r *record) error) err
 // gaps between their offset deltas and batches with no records at all
 // (their offsets and producer sequence kept, KAFKA-5443).
 func validateStored(b []byte) (batchHeader, error) {
-	if len(b) < batchHeaderSize {
-		return batchHeader{}, corrupt("batch of %d bytes is shorter than the %d-byte header", len(b), batchHeaderSize)
-	}
-	h := parseHeader(b)
-	if h.Size() != int64(len(b)) {
-		return h, corrupt("batch length field %d does not match %d bytes", h.Length, len(b)-logOverhead)
-	}
-	if h.Magic != 2 {
-		return h, corrupt("magic %d in a stored batch", h.Magic)
-	}
-	if got := crcOf(b); got != h.CRC {
-		return h, corrupt("crc32c mismatch: header says %08x, data has %08x", h.CRC, got)
+	h, err := checkFrame(b)
+	if err != nil {
+		return h, err
 	}
 	if h.RecordCount < 0 || h.LastOffDelta < 0 || h.LastOffDelta < h.RecordCount-1 {
 		return h, corrupt("batch at offset %d: %d records, lastOffsetDelta %d", h.BaseOffset, h.RecordCount, h.LastOffDelta)
