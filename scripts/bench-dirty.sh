@@ -64,17 +64,6 @@ VARIANTS=(
   "background 16 MiB, limit 64 MiB|$((16 * MiB)) $((64 * MiB))"
 )
 
-# wait_idle waits (up to 20 s, to bound the run) until the machine was at least
-# 90% idle over 2 s: a burst of someone else's work would be charged to a variant.
-wait_idle() {
-  for _ in $(seq 10); do
-    read -r _ a b c d _ </proc/stat; t0=$((a + b + c + d)) i0=$d
-    sleep 2
-    read -r _ a b c d _ </proc/stat; t1=$((a + b + c + d)) i1=$d
-    (((i1 - i0) * 10 >= (t1 - t0) * 9)) && return 0
-  done
-  echo "machine still busy; measuring anyway" >&2
-}
 
 # busy prints the machine's busy jiffies so far (all CPUs; idle and iowait excluded).
 busy() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
@@ -104,7 +93,7 @@ for run in $(seq "$RUNS"); do
     restore; sync # start every variant with nothing dirty, written back under the host's settings
     # shellcheck disable=SC2086
     set_dirty $limits
-    wait_idle
+    wait_idle 10 # 20 s at most: keeps a run short
     port=$(freeport)
     "$WORK/sluice" serve --listeners "127.0.0.1:$port" --log-dirs "$WORK/data" --metrics-listen "" \
       --override log.flush.policy=os 2>"$WORK/serve.err" &

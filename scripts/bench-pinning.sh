@@ -30,18 +30,6 @@ VARIANTS=(
   "pinning off, sync|--override numa.pinning=off --override io.engine=sync"
 )
 
-# wait_idle waits (up to a minute) until the machine was at least 90% idle
-# over 2 s: this VM is shared, and a burst of someone else's work during a
-# variant would be charged to that variant.
-wait_idle() {
-  for _ in $(seq 30); do
-    read -r _ a b c d _ </proc/stat; t0=$((a + b + c + d)) i0=$d
-    sleep 2
-    read -r _ a b c d _ </proc/stat; t1=$((a + b + c + d)) i1=$d
-    (((i1 - i0) * 10 >= (t1 - t0) * 9)) && return 0
-  done
-  echo "machine still busy after a minute; measuring anyway" >&2
-}
 
 rows="$WORK/rows"
 for run in $(seq "$RUNS"); do
