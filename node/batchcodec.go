@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/group"
 )
 
 // The broker writes records of its own (group metadata and committed offsets
@@ -16,12 +18,9 @@ import (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// kv is one record's key and value; a nil value is a tombstone.
-type kv struct{ key, value []byte }
-
 // buildBatch builds one uncompressed v2 RecordBatch (producer id -1) holding
 // recs, all stamped with ts. Its base offset is 0: the log assigns it.
-func buildBatch(recs []kv, ts int64) []byte {
+func buildBatch(recs []group.Record, ts int64) []byte {
 	b := make([]byte, 61, 61+64*len(recs))
 	var rec []byte
 	for i, r := range recs {
@@ -29,8 +28,8 @@ func buildBatch(recs []kv, ts int64) []byte {
 		rec = append(rec, 0)                   // attributes
 		rec = kbin.AppendVarlong(rec, 0)       // timestamp delta
 		rec = kbin.AppendVarint(rec, int32(i)) // offset delta
-		rec = kbin.AppendVarintBytes(rec, r.key)
-		rec = kbin.AppendVarintBytes(rec, r.value) // nil encodes as -1
+		rec = kbin.AppendVarintBytes(rec, r.Key)
+		rec = kbin.AppendVarintBytes(rec, r.Value) // nil encodes as -1
 		rec = kbin.AppendVarint(rec, 0)            // no headers
 		b = kbin.AppendVarint(b, int32(len(rec)))
 		b = append(b, rec...)

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+
+	"github.com/sluicemq/sluice/group"
 )
 
 // TestBatchCodecRoundTrip: batches built by buildBatch (with offsets
@@ -12,14 +14,14 @@ import (
 // included; a torn tail is left unconsumed.
 func TestBatchCodecRoundTrip(t *testing.T) {
 	var buf []byte
-	var want []kv
+	var want []group.Record
 	base := int64(100)
 	for b := 0; b < 3; b++ {
-		var recs []kv
+		var recs []group.Record
 		for i := 0; i < 5; i++ {
-			r := kv{key: []byte(fmt.Sprintf("k%d-%d", b, i)), value: []byte(fmt.Sprintf("v%d", i))}
+			r := group.Record{Key: []byte(fmt.Sprintf("k%d-%d", b, i)), Value: []byte(fmt.Sprintf("v%d", i))}
 			if i == 2 {
-				r.value = nil // tombstone
+				r.Value = nil // tombstone
 			}
 			recs = append(recs, r)
 		}
@@ -30,11 +32,11 @@ func TestBatchCodecRoundTrip(t *testing.T) {
 		want = append(want, recs...)
 	}
 	whole := len(buf)
-	buf = append(buf, buildBatch([]kv{{key: []byte("torn")}}, 0)[:70]...)
-	var got []kv
+	buf = append(buf, buildBatch([]group.Record{{Key: []byte("torn")}}, 0)[:70]...)
+	var got []group.Record
 	var offs []int64
 	used, err := walkBatches(buf, func(o int64, k, v []byte) error {
-		got = append(got, kv{key: k, value: v})
+		got = append(got, group.Record{Key: k, Value: v})
 		offs = append(offs, o)
 		return nil
 	})
@@ -45,10 +47,10 @@ func TestBatchCodecRoundTrip(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(got), len(want))
 	}
 	for i := range want {
-		if !bytes.Equal(got[i].key, want[i].key) || !bytes.Equal(got[i].value, want[i].value) ||
-			(got[i].value == nil) != (want[i].value == nil) || offs[i] != 100+int64(i) {
-			t.Fatalf("record %d: got %q=%q at %d, want %q=%q at %d", i, got[i].key, got[i].value, offs[i],
-				want[i].key, want[i].value, 100+i)
+		if !bytes.Equal(got[i].Key, want[i].Key) || !bytes.Equal(got[i].Value, want[i].Value) ||
+			(got[i].Value == nil) != (want[i].Value == nil) || offs[i] != 100+int64(i) {
+			t.Fatalf("record %d: got %q=%q at %d, want %q=%q at %d", i, got[i].Key, got[i].Value, offs[i],
+				want[i].Key, want[i].Value, 100+i)
 		}
 	}
 }
@@ -56,8 +58,8 @@ func TestBatchCodecRoundTrip(t *testing.T) {
 // FuzzWalkBatches: arbitrary bytes never panic the reader of
 // __consumer_offsets; whatever it accepts it accepted whole.
 func FuzzWalkBatches(f *testing.F) {
-	f.Add(buildBatch([]kv{{key: []byte("k"), value: []byte("v")}}, 1))
-	f.Add(buildBatch([]kv{{key: []byte("k")}, {key: nil, value: []byte("x")}}, 1))
+	f.Add(buildBatch([]group.Record{{Key: []byte("k"), Value: []byte("v")}}, 1))
+	f.Add(buildBatch([]group.Record{{Key: []byte("k")}, {Key: nil, Value: []byte("x")}}, 1))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		used, _ := walkBatches(b, func(int64, []byte, []byte) error { return nil })

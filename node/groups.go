@@ -231,11 +231,7 @@ func (o offsetsLog) Append(partition int32, recs []group.Record, done func(error
 		done(fmt.Errorf("%s-%d is not available", offsetsTopic, partition))
 		return
 	}
-	kvs := make([]kv, len(recs))
-	for i, r := range recs {
-		kvs[i] = kv{key: r.Key, value: r.Value}
-	}
-	buf := buildBatch(kvs, o.n.cfg.Now().UnixMilli())
+	buf := buildBatch(recs, o.n.cfg.Now().UnixMilli())
 	_, err := l.Append(buf, p.leaderEpoch(), func(res segstore.AppendResult) {
 		if res.Err != nil {
 			done(coordinatorErr(res.Err))
