@@ -77,6 +77,9 @@ type Config struct {
 	// OffsetsSegmentBytes is offsets.topic.segment.bytes (100 MiB).
 	OffsetsSegmentBytes int64
 
+	// Cluster is nil in standalone mode (config_cluster.go).
+	Cluster *ClusterConfig
+
 	// Net configures the listener (socket.request.max.bytes, queued
 	// requests, event loops).
 	Net netpoll.Config
@@ -180,6 +183,9 @@ func (c *Config) validate() error {
 	}
 	if c.OffsetsSegmentBytes <= 0 {
 		c.OffsetsSegmentBytes = 100 << 20
+	}
+	if c.Cluster != nil {
+		return c.Cluster.validate(c.NodeID)
 	}
 	return nil
 }

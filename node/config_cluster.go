@@ -1,0 +1,122 @@
+package node
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Process roles (process.roles).
+const (
+	RoleBroker     = "broker"
+	RoleController = "controller"
+)
+
+// ClusterConfig turns a Node into a member of a replicated cluster: a Raft
+// controller quorum (ctrl) holds the metadata and partitions are replicated
+// between brokers (repl). A nil Config.Cluster is standalone mode: one
+// broker, metadata in sluice-metadata.json, replication factor 1.
+type ClusterConfig struct {
+	// Broker and Controller are process.roles: a combined node has both; a
+	// dedicated controller serves no Kafka clients; a broker-only node
+	// follows the controllers' metadata log.
+	Broker, Controller bool
+	// Voters is controller.quorum.voters: node id -> controller host:port.
+	Voters map[int32]string
+	// ControllerListen is the CONTROLLER listener (host:port) a voter binds;
+	// empty: this node's entry in Voters.
+	ControllerListen string
+
+	HeartbeatInterval time.Duration // broker.heartbeat.interval.ms (sluice default 250 ms; Kafka 2 s)
+	SessionTimeout    time.Duration // broker.session.timeout.ms (9 s, Kafka's)
+	// SessionGrace is how long a newly active controller waits for a
+	// broker's first heartbeat before fencing it (sluice-only; default
+	// 4 heartbeat intervals, at least 1 s).
+	SessionGrace time.Duration
+	// RaftTick is the controller's raft tick (sluice-only, 50 ms); an
+	// election takes 10-20 ticks.
+	RaftTick time.Duration
+
+	ReplicaLagTimeMax   time.Duration // replica.lag.time.max.ms (30 s)
+	ReplicaFetchWait    time.Duration // replica.fetch.wait.max.ms (500 ms)
+	ReplicaFetchMaxB    int32         // replica.fetch.max.bytes (1 MiB)
+	ReplicaFetchRespMax int32         // replica.fetch.response.max.bytes (10 MiB)
+	ReplicaFetchBackoff time.Duration // replica.fetch.backoff.ms (1 s; sluice uses 100 ms)
+	UncleanElection     bool          // unclean.leader.election.enable (false)
+	// ShutdownTimeout bounds controlled shutdown (moving leadership away)
+	// before Close gives up and exits anyway.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultClusterConfig returns the defaults for a node with the given roles
+// and voters.
+func DefaultClusterConfig(voters map[int32]string) *ClusterConfig {
+	return &ClusterConfig{
+		Broker: true, Controller: true, Voters: voters,
+		HeartbeatInterval: 250 * time.Millisecond, SessionTimeout: 9 * time.Second,
+		RaftTick:          50 * time.Millisecond,
+		ReplicaLagTimeMax: 30 * time.Second, ReplicaFetchWait: 500 * time.Millisecond,
+		ReplicaFetchMaxB: 1 << 20, ReplicaFetchRespMax: 10 << 20, ReplicaFetchBackoff: 100 * time.Millisecond,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+func (c *ClusterConfig) validate(nodeID int32) error {
+	if !c.Broker && !c.Controller {
+		return fmt.Errorf("node: process.roles is empty: want broker, controller or both")
+	}
+	if len(c.Voters) == 0 {
+		return fmt.Errorf("node: controller.quorum.voters is empty")
+	}
+	if _, ok := c.Voters[nodeID]; c.Controller && !ok {
+		return fmt.Errorf("node: node.id=%d has the controller role but is not in controller.quorum.voters", nodeID)
+	}
+	if _, ok := c.Voters[nodeID]; !c.Controller && ok {
+		return fmt.Errorf("node: node.id=%d is in controller.quorum.voters but process.roles has no controller", nodeID)
+	}
+	if c.Controller && c.ControllerListen == "" {
+		c.ControllerListen = c.Voters[nodeID]
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 250 * time.Millisecond
+	}
+	if c.SessionTimeout <= c.HeartbeatInterval {
+		return fmt.Errorf("node: broker.session.timeout.ms (%v) must exceed broker.heartbeat.interval.ms (%v)",
+			c.SessionTimeout, c.HeartbeatInterval)
+	}
+	if c.SessionGrace <= 0 {
+		c.SessionGrace = max(4*c.HeartbeatInterval, time.Second)
+	}
+	if c.RaftTick <= 0 {
+		c.RaftTick = 50 * time.Millisecond
+	}
+	if c.ReplicaLagTimeMax <= 0 {
+		c.ReplicaLagTimeMax = 30 * time.Second
+	}
+	if c.ReplicaFetchWait <= 0 {
+		c.ReplicaFetchWait = 500 * time.Millisecond
+	}
+	if c.ReplicaFetchMaxB <= 0 {
+		c.ReplicaFetchMaxB = 1 << 20
+	}
+	if c.ReplicaFetchRespMax <= 0 {
+		c.ReplicaFetchRespMax = 10 << 20
+	}
+	if c.ReplicaFetchBackoff <= 0 {
+		c.ReplicaFetchBackoff = 100 * time.Millisecond
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	return nil
+}
+
+// voterIDs returns the voters' node ids, sorted.
+func (c *ClusterConfig) voterIDs() []int32 {
+	ids := make([]int32, 0, len(c.Voters))
+	for id := range c.Voters {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
