@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sluicemq/sluice/repl"
 	"github.com/sluicemq/sluice/segstore"
 )
 
@@ -35,6 +36,12 @@ type partition struct {
 	// hw is the high watermark: with the ISR being this broker alone it is
 	// the LEO of completed (and, under log.flush.policy=ack, synced) writes.
 	hw atomic.Int64
+
+	// Cluster mode (cluster_part.go): exactly one of ldr and fol is set
+	// while this broker leads or follows the partition in the current
+	// leader epoch; neither while it is offline or being changed.
+	ldr atomic.Pointer[repl.Leader]
+	fol atomic.Pointer[repl.Follower]
 
 	nwatch   atomic.Int32
 	watchMu  sync.Mutex
@@ -73,6 +80,14 @@ func (p *partition) advanceHW(end int64) {
 		}
 	}
 	p.notify()
+}
+
+// setHW sets the high watermark (a follower's can move back after a
+// truncation) and wakes parked fetches if it changed.
+func (p *partition) setHW(hw int64) {
+	if p.hw.Swap(hw) != hw {
+		p.notify()
+	}
 }
 
 // close detaches the log (the topic is being deleted) and wakes watchers so
