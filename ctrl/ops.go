@@ -35,6 +35,9 @@ func (n *Node) CreateTopic(name string, partitions, rf int, configs map[string]s
 	if n.state.Topics[name] != nil {
 		return fmt.Errorf("%w: %q", kerr.TopicAlreadyExists, name)
 	}
+	if partitions > MaxNewPartitions {
+		return fmt.Errorf("%w: %d partitions, at most %d", kerr.InvalidPartitions, partitions, MaxNewPartitions)
+	}
 	bs := PlaceBrokers(n.state)
 	if len(bs) == 0 {
 		return fmt.Errorf("%w: no unfenced brokers", kerr.InvalidReplicationFactor)

@@ -48,7 +48,16 @@ type Config struct {
 	SnapshotEvery uint64
 	// SessionTimeout is broker.session.timeout.ms (default 9 s).
 	SessionTimeout time.Duration
-	Logger         raft.Logger // nil: raft's default logger with info messages discarded
+	// SessionGrace: when this controller becomes active, every registered broker gets only this long (instead of
+	// SessionTimeout) to send it a first heartbeat; after that its normal session applies. In combined mode the old
+	// active controller may have died with its broker, which should then be fenced in about a second, not 9.
+	// 0 (or above SessionTimeout) means SessionTimeout.
+	SessionGrace time.Duration
+	// OnApply, when set, is called after a Process cycle that applied at least one committed entry (or a
+	// snapshot), with the applied index, without the Node's lock, on the goroutine running Process. It may call
+	// the Node.
+	OnApply func(appliedIndex uint64)
+	Logger  raft.Logger // nil: raft's default logger with info messages discarded
 }
 
 // Errors returned by Node.
@@ -80,6 +89,8 @@ type Node struct {
 	sess      session
 	ready     []func() // callbacks gathered under mu, run after unlock
 	wake      chan struct{}
+	applied   chan struct{} // closed (and replaced) when AppliedIndex moves; nil until someone waits
+	pid       pidAlloc      // producer id blocks proposed but not applied yet
 }
 
 // NewNode opens (or creates) the controller's storage in cfg.Dir and starts its raft state machine. A fresh

@@ -58,7 +58,12 @@ func (n *Node) leadershipChanged(leading bool) {
 	}
 	n.leading = leading
 	if leading {
-		n.sess.reset(n.cfg.Clock.Now(), n.state)
+		grace := n.cfg.SessionGrace
+		if grace <= 0 || grace > n.cfg.SessionTimeout {
+			grace = n.cfg.SessionTimeout
+		}
+		// A session that started SessionTimeout-grace ago expires after grace unless a heartbeat renews it.
+		n.sess.reset(n.cfg.Clock.Now().Add(grace-n.cfg.SessionTimeout), n.state)
 		return
 	}
 	n.failPending(ErrLeadershipLost)
@@ -70,6 +75,10 @@ func (n *Node) failPending(err error) {
 		delete(n.pending, seq)
 		n.ready = append(n.ready, func() { done(0, err) })
 	}
+	for id, w := range n.sess.waiting {
+		delete(n.sess.waiting, id)
+		n.ready = append(n.ready, func() { w.done(err) })
+	}
 }
 
 func (n *Node) stopLocked(err error) {
@@ -78,6 +87,7 @@ func (n *Node) stopLocked(err error) {
 	}
 	n.failPending(err)
 	n.leading = false
+	n.appliedMoved() // waiters see the error rather than wait out their timeout
 }
 
 // Stop stops the controller: pending proposals fail with ErrStopped, the log is closed, later calls fail.
@@ -150,6 +160,17 @@ func (n *Node) Read(fn func(s *State)) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	fn(n.state)
+}
+
+// LeaderID returns the raft id of the raft leader as this controller knows it, 0 if unknown or stopped.
+// Safe for concurrent use.
+func (n *Node) LeaderID() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.err != nil {
+		return 0
+	}
+	return n.rn.BasicStatus().Lead
 }
 
 // Status reports the raft leader (0 if unknown), the term, and whether this controller is active.

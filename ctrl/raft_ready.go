@@ -19,13 +19,30 @@ import (
 // returns it. Safe for concurrent use; callbacks run on the calling goroutine after the lock is released.
 func (n *Node) Process() (bool, error) {
 	n.mu.Lock()
+	before := n.state.AppliedIndex
 	did, err := n.processLocked()
+	after := n.state.AppliedIndex
+	if after != before {
+		n.appliedMoved()
+	}
+	onApply := n.cfg.OnApply
 	cbs := n.takeCallbacks()
 	n.mu.Unlock()
 	for _, cb := range cbs {
 		cb()
 	}
+	if after != before && onApply != nil {
+		onApply(after)
+	}
 	return did, err
+}
+
+// appliedMoved wakes everyone waiting for the applied index to move (see waitApplied). Runs under mu.
+func (n *Node) appliedMoved() {
+	if n.applied != nil {
+		close(n.applied)
+		n.applied = nil
+	}
 }
 
 func (n *Node) takeCallbacks() []func() {

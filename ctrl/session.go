@@ -11,18 +11,34 @@ import (
 // Broker sessions, kept by the active controller in memory only, as Kafka's BrokerHeartbeatManager: a heartbeat
 // refreshes a broker's session; a broker silent for longer than the session timeout is fenced (a FenceBroker record
 // with its partition changes); a fenced broker whose metadata has caught up to its own registration is unfenced.
-// A controller that becomes active starts every registered broker with a full session, so a failover never fences
-// brokers that were heartbeating to the previous controller.
+// A controller that becomes active starts every registered broker with a full session (or Config.SessionGrace),
+// so a failover never fences brokers that were heartbeating to the previous controller. A broker whose heartbeat
+// connection closes is fenced at once (BrokerDisconnected); one that asked for a controlled shutdown is fenced and
+// stays fenced whatever it still sends.
 
 type session struct {
 	last     map[int32]time.Time
 	inflight map[int32]bool // a fence/unfence/register proposal for this broker is not applied yet
+	// gone: the broker's connection closed (at this epoch) while a proposal for it was in flight; fence it once
+	// that proposal lands, unless a heartbeat shows it alive first.
+	gone map[int32]int64
+	// shutdown: the broker asked for a controlled shutdown at this epoch; heartbeats do not unfence it.
+	shutdown map[int32]int64
+	// waiting: a controlled shutdown waiting for the broker's in-flight proposal to land.
+	waiting map[int32]shutdownWait
 }
 
-func (s *session) reset(now time.Time, st *State) {
+type shutdownWait struct {
+	epoch   int64
+	done    func(error)
+	attempt int
+}
+
+func (s *session) reset(start time.Time, st *State) {
 	s.last, s.inflight = map[int32]time.Time{}, map[int32]bool{}
+	s.gone, s.shutdown, s.waiting = map[int32]int64{}, map[int32]int64{}, map[int32]shutdownWait{}
 	for id := range st.Brokers {
-		s.last[id] = now
+		s.last[id] = start
 	}
 }
 
@@ -60,6 +76,10 @@ func (n *Node) Heartbeat(req HeartbeatRequest) (HeartbeatReply, error) {
 		return HeartbeatReply{}, fmt.Errorf("%w: broker %d epoch %d, current %d", kerr.StaleBrokerEpoch, req.BrokerID, req.BrokerEpoch, b.Epoch)
 	}
 	n.sess.last[b.ID] = n.cfg.Clock.Now()
+	delete(n.sess.gone, b.ID) // alive after all (e.g. reconnected on another connection)
+	if e, down := n.sess.shutdown[b.ID]; down && e == b.Epoch {
+		return HeartbeatReply{Fenced: b.Fenced}, nil
+	}
 	if b.Fenced && !req.WantFence && req.MetadataOffset >= uint64(b.Epoch) && !n.sess.inflight[b.ID] {
 		recs := []Record{{Type: TypeUnfenceBroker, UnfenceBroker: &UnfenceBroker{ID: b.ID, Epoch: b.Epoch, TimeMs: n.nowMs()}}}
 		recs = append(recs, changeRecords(UnfenceChanges(n.state, b.ID))...)
@@ -122,6 +142,7 @@ func (n *Node) proposeForBroker(id int32, recs []Record, done func(uint64, error
 			n.mu.Lock()
 			if n.sess.inflight != nil {
 				delete(n.sess.inflight, id)
+				n.brokerIdle(id)
 			}
 			n.mu.Unlock()
 			if done != nil {
@@ -161,4 +182,51 @@ func (n *Node) RegisterBroker(r RegisterBroker, done func(epoch int64, err error
 			done(int64(idx), err)
 		}
 	})
+}
+
+// BrokerDisconnected tells the active controller that the connection carrying broker id's heartbeats at epoch
+// closed: a crashed broker's sockets are closed by its kernel, so this fences it in milliseconds instead of a
+// session timeout. If the broker is registered at exactly epoch and unfenced it is fenced now (fenceRecords); if a
+// proposal for it is in flight, once that lands (unless a heartbeat shows it alive first). Otherwise, and on a
+// controller that is not active, nothing. Safe for concurrent use.
+func (n *Node) BrokerDisconnected(id int32, epoch int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.err != nil || !n.leading {
+		return
+	}
+	b := n.state.Brokers[id]
+	if b == nil || b.Epoch != epoch {
+		return
+	}
+	if n.sess.inflight[id] {
+		n.sess.gone[id] = epoch
+		return
+	}
+	if !b.Fenced {
+		_ = n.proposeForBroker(id, n.fenceRecords(b), nil)
+	}
+}
+
+// brokerIdle runs under mu when the proposal in flight for broker id has landed: it carries out what waited for
+// that, a controlled shutdown or a disconnect's fence.
+func (n *Node) brokerIdle(id int32) {
+	if !n.leading || n.err != nil {
+		return
+	}
+	if w, ok := n.sess.waiting[id]; ok {
+		delete(n.sess.waiting, id)
+		delete(n.sess.gone, id)
+		if err := n.controlledShutdownLocked(id, w.epoch, w.done, w.attempt); err != nil {
+			n.ready = append(n.ready, func() { w.done(err) })
+			n.signal()
+		}
+		return
+	}
+	if e, ok := n.sess.gone[id]; ok {
+		delete(n.sess.gone, id)
+		if b := n.state.Brokers[id]; b != nil && b.Epoch == e && !b.Fenced {
+			_ = n.proposeForBroker(id, n.fenceRecords(b), nil)
+		}
+	}
 }

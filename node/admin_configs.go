@@ -229,7 +229,7 @@ func (n *Node) alterTopicConfigs(name string, validateOnly bool,
 	if validateOnly {
 		return 0, nil
 	}
-	if err := n.reg.setConfigs(t, next); err != nil {
+	if err := n.setTopicConfigs(t, next); err != nil {
 		code := errCode(err)
 		if code == kerr.KafkaStorageError.Code || code == kerr.UnknownServerError.Code {
 			n.log.Error("altering topic configs failed", "topic", name, "err", err)

@@ -19,8 +19,8 @@ func (n *Node) leaderPartition(name string, idx int32) (*partition, *segstore.Lo
 		return nil, nil, kerr.UnknownTopicOrPartition.Code
 	}
 	l := p.getLog()
-	if l == nil {
-		return p, nil, kerr.LeaderNotAvailable.Code
+	if code := n.leaderCode(p); code != 0 || l == nil {
+		return p, nil, max(code, kerr.LeaderNotAvailable.Code)
 	}
 	return p, l, 0
 }

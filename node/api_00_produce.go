@@ -28,6 +28,7 @@ import (
 	"errors"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -65,6 +66,8 @@ type produceState struct {
 	c    *call
 	resp *kmsg.ProduceResponse
 	acks int16
+	// timeout bounds an acks=-1 wait for the in-sync replicas.
+	timeout time.Duration
 	// pending counts outstanding appends plus one for the issuing loop, so
 	// the answer cannot go out before every append was queued.
 	pending atomic.Int32
@@ -87,7 +90,7 @@ func (ps *produceState) doneOne() {
 
 func (n *Node) produce(c *call, req *kmsg.ProduceRequest) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	ps := &produceState{c: c, resp: resp, acks: req.Acks}
+	ps := &produceState{c: c, resp: resp, acks: req.Acks, timeout: time.Duration(req.TimeoutMillis) * time.Millisecond}
 	ps.pending.Store(1)
 	// The response skeleton is complete before any append is queued, so
 	// completions may fill their slot from the committer goroutine.
@@ -138,12 +141,10 @@ func (n *Node) appendPartition(ps *produceState, acks int16, t *topic, name stri
 		return kerr.UnknownTopicOrPartition.Code, nil
 	}
 	p := parts[in.Partition]
-	l := p.getLog()
-	if l == nil {
-		return kerr.LeaderNotAvailable.Code, nil
+	if code := n.leaderCode(p); code != 0 {
+		return code, nil
 	}
-	st := p.state()
-	if acks == -1 && len(st.ISR) < minISR {
+	if st := p.state(); n.cluster == nil && acks == -1 && len(st.ISR) < minISR {
 		msg := "in-sync replicas " + strconv.Itoa(len(st.ISR)) + " < min.insync.replicas " + strconv.Itoa(minISR)
 		return kerr.NotEnoughReplicas.Code, &msg
 	}
@@ -152,14 +153,15 @@ func (n *Node) appendPartition(ps *produceState, acks int16, t *topic, name stri
 		return kerr.InvalidRecord.Code, &msg
 	}
 	ps.pending.Add(1)
-	_, err := l.Append(in.Records, st.LeaderEpoch, func(res segstore.AppendResult) {
+	err := n.appendAsLeader(p, in.Records, acks, ps.timeout, func(res segstore.AppendResult) {
 		if res.Err != nil {
 			out.ErrorCode, out.ErrorMessage = errCode(res.Err), errMsg(res.Err)
 			n.logAppendError(p, res.Err)
 		} else {
 			out.BaseOffset, out.LogAppendTime = res.BaseOffset, res.LogAppendTime
-			out.LogStartOffset = l.Offsets().Start
-			p.advanceHW(res.LastOffset + 1)
+			if l := p.getLog(); l != nil {
+				out.LogStartOffset = l.Offsets().Start
+			}
 		}
 		ps.doneOne()
 	})
@@ -201,6 +203,10 @@ func (n *Node) logAppendError(p *partition, err error) {
 	if errors.Is(err, segstore.ErrStorage) {
 		n.log.Error("append failed", "topic", p.topic.name, "partition", p.index, "err", err)
 		return
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return // replication's answers (not leader, not enough replicas) say nothing about the batch
 	}
 	n.m.badBatches.Inc()
 }

@@ -50,6 +50,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/repl"
 	"github.com/sluicemq/sluice/segstore"
 )
 
@@ -94,6 +95,7 @@ type fetchOp struct {
 	deadline time.Time
 	canWait  bool
 	follower bool
+	replicaID int32
 	readComm bool
 	items    []fetchItem
 	itemsBuf *[]fetchItem // pooled backing of items
@@ -127,7 +129,7 @@ func handleFetch(n *Node, c *call) {
 	if req.Version >= 15 {
 		replica = req.ReplicaState.ID
 	}
-	op.follower = replica >= 0
+	op.follower, op.replicaID = replica >= 0, replica
 	op.itemsBuf = fetchItemPool.Get().(*[]fetchItem)
 	op.items = (*op.itemsBuf)[:0]
 	fs := n.fetch
@@ -260,6 +262,9 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 	l := p.getLog()
 	if l == nil {
 		it.err = kerr.LeaderNotAvailable.Code
+		if op.n.cluster != nil {
+			it.err = errCode(op.n.notLeaderErr(p))
+		}
 		return
 	}
 	// A negative CurrentLeaderEpoch is absent (Kafka's FetchRequest.optionalEpoch).
@@ -274,14 +279,18 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 		}
 	}
 	if op.follower {
-		if it.curEpoch >= 0 {
-			it.err = kerr.UnknownLeaderEpoch.Code
-		} else {
-			it.err = kerr.NotLeaderForPartition.Code
-		}
+		op.readForFollower(it, l, limit, minOne)
 		return
 	}
 	hw := p.hw.Load()
+	if op.n.cluster != nil && p.ldr.Load() == nil {
+		// Kafka serves consumers from followers (KIP-392) to clients that
+		// send their metadata (v11+), up to the follower's high watermark.
+		if p.fol.Load() == nil || op.version < 11 {
+			it.err = errCode(op.n.notLeaderErr(p))
+			return
+		}
+	}
 	offs := l.Offsets()
 	it.hw, it.lso, it.logStart = hw, hw, offs.Start
 	if it.lastFetchedEpoch >= 0 {
@@ -302,11 +311,18 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 	if it.offset > hw && it.offset <= offs.End {
 		return // written but not yet committed: nothing to read, as in Kafka
 	}
+	op.readRange(it, l, hw, limit, minOne)
+}
+
+// readRange reads it's records from it.offset below bound (the HW for
+// consumers, the LEO for followers), within the request's limits.
+func (op *fetchOp) readRange(it *fetchItem, l *segstore.Log, bound int64, limit *int64, minOne *bool) {
+	p := it.p
 	want := min(int64(max(it.maxBytes, 0)), *limit)
 	if !*minOne && want <= 0 {
 		return
 	}
-	sl, err := l.Read(it.offset, want, hw)
+	sl, err := l.Read(it.offset, want, bound)
 	if err != nil {
 		it.err = errCode(err)
 		if !errors.Is(err, segstore.ErrOffsetOutOfRange) && !errors.Is(err, segstore.ErrClosed) {
@@ -323,6 +339,40 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 		*limit = max(*limit-sl.Len, 0)
 	}
 	it.records = sl
+}
+
+// readForFollower serves a replica's fetch: the leader records the
+// follower's position (moving the HW and the ISR) and decides whether its
+// log diverged; if not, it reads up to the log end. Standalone brokers have
+// no followers: they refuse the way Kafka refuses a replica id outside a
+// partition's replica set.
+func (op *fetchOp) readForFollower(it *fetchItem, l *segstore.Log, limit *int64, minOne *bool) {
+	p := it.p
+	var ldr *repl.Leader
+	if op.n.cluster != nil {
+		ldr = p.ldr.Load()
+	}
+	if ldr == nil {
+		if it.curEpoch >= 0 {
+			it.err = kerr.UnknownLeaderEpoch.Code
+		} else {
+			it.err = kerr.NotLeaderForPartition.Code
+		}
+		return
+	}
+	dec := ldr.HandleFetch(repl.FetchRequest{ReplicaID: op.replicaID, CurrentLeaderEpoch: it.curEpoch,
+		FetchOffset: it.offset, LastFetchedEpoch: it.lastFetchedEpoch})
+	op.n.cluster.syncHW(p)
+	if dec.Err != nil {
+		it.err = errCode(dec.Err)
+		return
+	}
+	it.hw, it.lso, it.logStart = dec.HighWatermark, dec.HighWatermark, dec.LogStartOffset
+	if dec.Diverging != nil {
+		it.diverging, it.divEpoch, it.divEnd = true, dec.Diverging.Epoch, dec.Diverging.EndOffset
+		return
+	}
+	op.readRange(it, l, l.Offsets().End, limit, minOne)
 }
 
 // answer frames the items (whose reads are done) and responds.

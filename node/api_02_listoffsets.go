@@ -110,8 +110,8 @@ func (n *Node) listPartitionOffset(req *kmsg.ListOffsetsRequest, name string,
 		return code
 	}
 	l := p.getLog()
-	if l == nil {
-		return kerr.LeaderNotAvailable.Code
+	if code := n.leaderCode(p); code != 0 || l == nil {
+		return max(code, kerr.LeaderNotAvailable.Code)
 	}
 	if err := l.Err(); err != nil {
 		return errCode(err)

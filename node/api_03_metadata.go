@@ -45,14 +45,14 @@ func (n *Node) hasUnknownTopics(req *kmsg.MetadataRequest) bool {
 
 func (n *Node) metadata(req *kmsg.MetadataRequest, create bool) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	b := kmsg.NewMetadataResponseBroker()
-	b.Host, b.Port = n.advertised()
-	b.NodeID = n.cfg.NodeID
-	if n.cfg.Rack != "" {
-		b.Rack = &n.cfg.Rack
+	for _, cb := range n.brokers() {
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = cb.id, cb.host, cb.port, cb.rack
+		resp.Brokers = append(resp.Brokers, b)
 	}
-	resp.Brokers = []kmsg.MetadataResponseBroker{b}
 	resp.ClusterID = &n.clusterID
+	// Every broker forwards admin requests to the active controller, so
+	// clients may send them here (as KRaft brokers answer).
 	resp.ControllerID = n.cfg.NodeID
 
 	all := req.Topics == nil || req.Version == 0 && len(req.Topics) == 0
@@ -99,7 +99,7 @@ func (n *Node) metadata(req *kmsg.MetadataRequest, create bool) *kmsg.MetadataRe
 // autoCreate creates a topic with the broker defaults; a concurrent creator
 // winning the race is fine.
 func (n *Node) autoCreate(name string) (*topic, error) {
-	t, err := n.reg.create(name, n.cfg.NumPartitions, n.cfg.DefaultReplicationFactor, nil, false)
+	t, err := n.createTopic(name, n.cfg.NumPartitions, n.cfg.DefaultReplicationFactor, nil, false)
 	if errors.Is(err, errTopicExists) {
 		return n.reg.get(name), nil
 	}
@@ -122,8 +122,8 @@ func (n *Node) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
 		st := p.state()
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.index, st.Leader, st.LeaderEpoch
-		mp.Replicas, mp.ISR = st.Replicas, st.ISR
-		if p.getLog() == nil {
+		mp.Replicas, mp.ISR, mp.OfflineReplicas = st.Replicas, st.ISR, st.Offline
+		if st.Leader < 0 || n.cluster == nil && p.getLog() == nil {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

@@ -48,11 +48,16 @@ func (n *Node) findCoordinator(req *kmsg.FindCoordinatorRequest) *kmsg.FindCoord
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key, co.NodeID, co.Port = key, -1, -1
 		code, msg := n.coordinatorFor(req.CoordinatorType, key)
-		if code == 0 {
+		if code == 0 && n.cluster != nil {
+			co.NodeID, co.Host, co.Port, code, msg = n.clusterCoordinator(key)
+		}
+		switch {
+		case code != 0:
+			co.NodeID, co.Host, co.Port = -1, "", -1
+			co.ErrorCode, co.ErrorMessage = code, msg
+		case n.cluster == nil:
 			co.Host, co.Port = n.advertised()
 			co.NodeID = n.cfg.NodeID
-		} else {
-			co.ErrorCode, co.ErrorMessage = code, msg
 		}
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
@@ -83,7 +88,7 @@ func (n *Node) coordinatorFor(typ int8, key string) (int16, *string) {
 		}
 		return kerr.CoordinatorNotAvailable.Code, &msg
 	}
-	if !n.groups.coord.Owns(n.groups.partitionOf(key)) {
+	if n.cluster == nil && !n.groups.coord.Owns(n.groups.partitionOf(key)) {
 		return kerr.CoordinatorNotAvailable.Code, nil
 	}
 	return 0, nil

@@ -38,7 +38,7 @@ func handleCreateTopics(n *Node, c *call) {
 				out.ErrorCode = kerr.InvalidRequest.Code
 				out.ErrorMessage = errMsg(fmt.Errorf("topic %q appears more than once in the request", rt.Topic))
 			} else {
-				n.createTopic(req, rt, &out)
+				n.createTopicFromRequest(req, rt, &out)
 			}
 			resp.Topics = append(resp.Topics, out)
 		}
@@ -46,7 +46,7 @@ func handleCreateTopics(n *Node, c *call) {
 	})
 }
 
-func (n *Node) createTopic(req *kmsg.CreateTopicsRequest, rt *kmsg.CreateTopicsRequestTopic, out *kmsg.CreateTopicsResponseTopic) {
+func (n *Node) createTopicFromRequest(req *kmsg.CreateTopicsRequest, rt *kmsg.CreateTopicsRequestTopic, out *kmsg.CreateTopicsResponseTopic) {
 	parts, rf := rt.NumPartitions, rt.ReplicationFactor
 	if len(rt.ReplicaAssignment) > 0 {
 		if parts != -1 || rf != -1 {
@@ -74,7 +74,7 @@ func (n *Node) createTopic(req *kmsg.CreateTopicsRequest, rt *kmsg.CreateTopicsR
 		}
 		configs[kc.Name] = strings.TrimSpace(*kc.Value)
 	}
-	t, err := n.reg.create(rt.Topic, parts, rf, configs, req.ValidateOnly)
+	t, err := n.createTopic(rt.Topic, parts, rf, configs, req.ValidateOnly)
 	if err != nil {
 		out.ErrorCode, out.ErrorMessage = errCode(err), errMsg(err)
 		if out.ErrorCode == kerr.UnknownServerError.Code || out.ErrorCode == kerr.KafkaStorageError.Code {
@@ -103,6 +103,9 @@ func (n *Node) createTopic(req *kmsg.CreateTopicsRequest, rt *kmsg.CreateTopicsR
 // checkAssignment accepts an explicit assignment only if it is partitions
 // 0..n-1, each on exactly this broker.
 func (n *Node) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) error {
+	if n.cluster != nil {
+		return fmt.Errorf("explicit replica assignments are not supported in a cluster yet: give a partition count and a replication factor")
+	}
 	seen := make([]bool, len(as))
 	for _, a := range as {
 		if a.Partition < 0 || int(a.Partition) >= len(as) || seen[a.Partition] {

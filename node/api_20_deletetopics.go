@@ -48,7 +48,7 @@ func handleDeleteTopics(n *Node, c *call) {
 			default:
 				name := t.name
 				out.Topic, out.TopicID = &name, t.id
-				if err := n.reg.delete(name); err != nil {
+				if err := n.deleteTopic(name); err != nil {
 					out.ErrorCode, out.ErrorMessage = errCode(err), errMsg(err)
 					n.log.Error("deleting topic failed", "topic", name, "err", err)
 				} else {

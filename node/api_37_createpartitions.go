@@ -61,7 +61,7 @@ func (n *Node) createPartitions(rt *kmsg.CreatePartitionsRequestTopic, validateO
 			return kerr.InvalidReplicaAssignment.Code, errMsg(err)
 		}
 	}
-	if err := n.reg.addPartitions(rt.Topic, rt.Count, validateOnly); err != nil {
+	if err := n.addPartitions(rt.Topic, rt.Count, validateOnly); err != nil {
 		code := errCode(err)
 		if code == kerr.KafkaStorageError.Code || code == kerr.UnknownServerError.Code {
 			n.log.Error("creating partitions failed", "topic", rt.Topic, "count", rt.Count, "err", err)

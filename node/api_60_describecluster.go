@@ -49,13 +49,11 @@ func handleDescribeCluster(n *Node, c *call) {
 		c.respond(resp)
 		return
 	}
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.Host, b.Port = n.advertised()
-	b.NodeID = n.cfg.NodeID
-	if n.cfg.Rack != "" {
-		b.Rack = &n.cfg.Rack
+	for _, cb := range n.brokers() {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Host, b.Port, b.Rack = cb.id, cb.host, cb.port, cb.rack
+		resp.Brokers = append(resp.Brokers, b)
 	}
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
 	resp.ClusterID = n.clusterID
 	resp.ControllerID = n.cfg.NodeID
 	if req.IncludeClusterAuthorizedOperations {

@@ -42,7 +42,6 @@ type ClusterConfig struct {
 	ReplicaFetchMaxB    int32         // replica.fetch.max.bytes (1 MiB)
 	ReplicaFetchRespMax int32         // replica.fetch.response.max.bytes (10 MiB)
 	ReplicaFetchBackoff time.Duration // replica.fetch.backoff.ms (1 s; sluice uses 100 ms)
-	UncleanElection     bool          // unclean.leader.election.enable (false)
 	// ShutdownTimeout bounds controlled shutdown (moving leadership away)
 	// before Close gives up and exits anyway.
 	ShutdownTimeout time.Duration

@@ -49,6 +49,11 @@ func errCode(err error) int16 {
 		// refreshes metadata and retries.
 		return kerr.NotLeaderForPartition.Code
 	}
+	// repl and ctrl answer with Kafka's errors themselves.
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
 	return kerr.UnknownServerError.Code
 }
 

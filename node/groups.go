@@ -95,7 +95,7 @@ func (g *groups) ensure() error {
 	t := g.n.reg.get(offsetsTopic)
 	if t == nil {
 		var err error
-		t, err = g.n.reg.create(offsetsTopic, g.parts, 1, map[string]string{
+		t, err = g.n.createTopic(offsetsTopic, g.parts, g.replicationFactor(), map[string]string{
 			"cleanup.policy":   "compact",
 			"compression.type": "producer",
 			"segment.bytes":    strconv.FormatInt(g.n.cfg.OffsetsSegmentBytes, 10),
@@ -112,6 +112,12 @@ func (g *groups) ensure() error {
 	}
 	if t == nil {
 		return fmt.Errorf("%s vanished", offsetsTopic)
+	}
+	if g.n.cluster != nil {
+		// Partitions load and unload as this broker gains and loses their
+		// leadership (cluster_groups.go).
+		g.ready.Store(true)
+		return nil
 	}
 	for _, p := range g.n.reg.partitions(t) {
 		if p.index >= g.parts {
@@ -232,12 +238,13 @@ func (o offsetsLog) Append(partition int32, recs []group.Record, done func(error
 		return
 	}
 	buf := buildBatch(recs, o.n.cfg.Now().UnixMilli())
-	_, err := l.Append(buf, p.leaderEpoch(), func(res segstore.AppendResult) {
+	// acks=-1 with Kafka's offsets.commit.timeout.ms: a commit is answered
+	// once every in-sync replica has it.
+	err := o.n.appendAsLeader(p, buf, -1, offsetsCommitTimeout, func(res segstore.AppendResult) {
 		if res.Err != nil {
 			done(coordinatorErr(res.Err))
 			return
 		}
-		p.advanceHW(res.LastOffset + 1)
 		done(nil)
 	})
 	if err != nil {

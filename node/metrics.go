@@ -28,6 +28,7 @@ type nodeMetrics struct {
 	onRound func(segstore.Round)
 	// onClean feeds the log cleaner's metrics (metrics_cleaner.go).
 	onClean func(segstore.CleanStats)
+	clusterMetrics
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
@@ -56,6 +57,7 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 	bytes := s.NewHistogram("sluice_storage_round_bytes")
 	took := s.NewPrometheusHistogram("sluice_storage_round_duration_seconds")
 	m.onClean = newCleanerMetrics(s)
+	m.clusterMetrics = newClusterMetrics(n)
 	m.onRound = func(r segstore.Round) {
 		appends.Update(float64(r.Appends))
 		syncs.Update(float64(r.Syncs))

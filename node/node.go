@@ -42,6 +42,7 @@ type Node struct {
 	pids      *producerIDs // InitProducerId's id blocks (producerids.go)
 	groups    *groups
 	pin       *pinning // numa.pinning: plan, hooks, partition -> shard (pinning.go)
+	cluster   *cluster // nil in standalone mode (cluster.go)
 
 	// adv is the advertised endpoint, set by Start once the port is bound;
 	// atomic because the loops may already serve Metadata by then.
@@ -83,6 +84,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, fs: vfs.OS}
+	if cfg.Cluster != nil && cfg.ClusterID == "" {
+		n.cfg.ClusterID = clusterIDFor(cfg.Cluster.Voters)
+	}
 	if err := n.fs.MkdirAll(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -133,7 +137,14 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.reg = newRegistry(&n.cfg, n.fs, n.store)
-	if err := n.reg.load(); err != nil {
+	if cfg.Cluster == nil {
+		err = n.reg.load()
+	} else {
+		// The controllers' metadata log says which topics exist; reconcile
+		// opens the replicas' logs as it learns them.
+		n.cluster, err = newCluster(n)
+	}
+	if err != nil {
 		n.store.Close()
 		n.unlock()
 		return nil, err
@@ -143,8 +154,15 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Start listens for Kafka clients. It returns once the socket is bound.
+// Start listens for Kafka clients (a controller-only node has no Kafka
+// listener) and joins the cluster. It returns once the socket is bound.
 func (n *Node) Start() error {
+	if c := n.cluster; c != nil && !c.cfg.Broker {
+		c.start()
+		n.log.Info("sluice controller running", "node_id", n.cfg.NodeID, "controller_listen", c.net.Addr().String(),
+			"cluster_id", n.clusterID, "data_dir", n.cfg.DataDir)
+		return nil
+	}
 	n.cfg.Net.OnLoopStart = n.pin.loopHook()
 	n.srv = netpoll.NewServer(n, n.cfg.Net)
 	if err := n.srv.Start(n.cfg.Listen); err != nil {
@@ -164,6 +182,9 @@ func (n *Node) Start() error {
 	}
 	n.adv.Store(&endpoint{host: host, port: int32(port)})
 	n.groups.start()
+	if n.cluster != nil {
+		n.cluster.start()
+	}
 	topics, parts := n.reg.count()
 	n.log.Info("sluice listening", "listen", bound.String(), "advertised", n.Advertised(),
 		"node_id", n.cfg.NodeID, "cluster_id", n.clusterID, "topics", topics, "partitions", parts,
@@ -209,6 +230,9 @@ func (n *Node) ClusterID() string { return n.clusterID }
 // checkpoint every log and mark the shutdown clean. ctx bounds the network
 // part; the storage is closed either way.
 func (n *Node) Close(ctx context.Context) error {
+	if n.cluster != nil {
+		n.cluster.stop(ctx) // leaderships move away while clients can still be redirected
+	}
 	n.closing.Store(true)
 	n.fetch.shutdown()
 	// Parked joins and syncs answer now, so the listener's drain below does
@@ -289,4 +313,13 @@ func reachableHost() string {
 		return h
 	}
 	return "127.0.0.1"
+}
+
+// ControllerAddr is the bound controller listener of a voter (nil for
+// standalone and broker-only nodes).
+func (n *Node) ControllerAddr() net.Addr {
+	if n.cluster == nil || n.cluster.net == nil {
+		return nil
+	}
+	return n.cluster.net.Addr()
 }

@@ -16,6 +16,9 @@ type partState struct {
 	LeaderEpoch int32   `json:"leader_epoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
+	// Cluster mode only (never persisted: the controller owns them).
+	PartitionEpoch int32   `json:"-"`
+	Offline        []int32 `json:"-"` // replicas on fenced brokers
 }
 
 // waiter is something parked until a partition changes (a long-poll fetch).

@@ -40,6 +40,12 @@ type producerIDs struct {
 	next, end int64 // ids [next, end) are reserved and not handed out yet
 
 	reserveMu sync.Mutex
+	// remote, in a cluster, reserves a block from the active controller
+	// (the metadata log makes it unique cluster-wide) instead of the file.
+	remote func(count int64) (first int64, err error)
+	// allocated, in a cluster, is the end of every block handed out to
+	// any broker (the metadata's next producer id).
+	allocated func() int64
 	// txnRefused makes the "transactions are not supported" line appear once.
 	txnRefused atomic.Bool
 }
@@ -87,6 +93,16 @@ func (p *producerIDs) takeOrReserve() (int64, error) {
 	if id, ok := p.take(); ok {
 		return id, nil
 	}
+	if p.remote != nil {
+		start, err := p.remote(producerIDBlock)
+		if err != nil {
+			return -1, fmt.Errorf("reserve producer ids: %w", err)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.next, p.end = start+1, start+producerIDBlock
+		return start, nil
+	}
 	p.mu.Lock()
 	start := p.end
 	p.mu.Unlock()
@@ -109,6 +125,9 @@ func (p *producerIDs) takeOrReserve() (int64, error) {
 // naming it could share it with the producer that gets it later. Safe for
 // concurrent use.
 func (p *producerIDs) issued(id int64) bool {
+	if p.allocated != nil {
+		return id >= 0 && id < p.allocated()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return id >= 0 && id < p.next

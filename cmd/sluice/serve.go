@@ -117,7 +117,11 @@ func runServe(args []string) int {
 		metricsAddr = hln.Addr().String()
 	}
 	ms := float64(sinceProcessStart().Microseconds()) / 1000
-	log.Info(fmt.Sprintf("started in %.1f ms", ms), "startup_ms", ms, "listen", n.Addr().String(),
+	listen := "(none: controller only)"
+	if a := n.Addr(); a != nil {
+		listen = a.String()
+	}
+	log.Info(fmt.Sprintf("started in %.1f ms", ms), "startup_ms", ms, "listen", listen,
 		"advertised", n.Advertised(), "metrics", metricsAddr, "data_dir", cfg.DataDir)
 
 	<-stopping

@@ -19,6 +19,7 @@ import (
 type serveConfig struct {
 	node            node.Config
 	lis             listenerConf // the listener keys, until pickListener
+	cl              clusterConf  // the cluster keys, until finishCluster
 	metricsListen   string       // "" disables the HTTP listener
 	logLevel        slog.Level
 	logFormat       string // text or json
@@ -203,6 +204,16 @@ func resolveServeConfig(args, env []string) (*serveConfig, error) {
 	}
 	if len(errs) == 0 {
 		if key, err := c.pickListener(); err != nil {
+			if s, ok := merged[key]; ok {
+				err = fmt.Errorf("%s=%q (from %s): %w", key, s.value, s.from, err)
+			} else {
+				err = fmt.Errorf("%s: %w", key, err)
+			}
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		if key, err := c.finishCluster(); err != nil {
 			if s, ok := merged[key]; ok {
 				err = fmt.Errorf("%s=%q (from %s): %w", key, s.value, s.from, err)
 			} else {

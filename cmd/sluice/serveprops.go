@@ -129,9 +129,9 @@ func unescape(s string) (string, error) {
 // misspelled sluice key cannot hide in one. Everything else is listed by
 // exact name.
 var ignoredPrefixes = []string{
-	"zookeeper.", "controller.quorum.", "ssl.", "sasl.", "group.consumer.", "group.share.",
+	"zookeeper.", "ssl.", "sasl.", "group.consumer.", "group.share.",
 	"group.coordinator.", "transaction.",
-	"listener.name.", "share.", "replica.", "metadata.", "remote.log.",
+	"listener.name.", "share.", "metadata.", "remote.log.",
 	"confluent.", "password.encoder.", "delegation.token.",
 }
 
@@ -139,8 +139,13 @@ var ignoredKeys = map[string]bool{}
 
 func init() {
 	for _, k := range strings.Fields(`
-		process.roles broker.id.generation.enable reserved.broker.max.id node.id.generation.enable
-		initial.broker.registration.timeout.ms broker.heartbeat.interval.ms broker.session.timeout.ms
+		broker.id.generation.enable reserved.broker.max.id node.id.generation.enable
+		initial.broker.registration.timeout.ms
+		controller.quorum.bootstrap.servers controller.quorum.election.timeout.ms controller.quorum.fetch.timeout.ms
+		controller.quorum.election.backoff.max.ms controller.quorum.append.linger.ms
+		controller.quorum.request.timeout.ms controller.quorum.retry.backoff.ms controller.quorum.auto.join.enable
+		replica.socket.timeout.ms replica.socket.receive.buffer.bytes replica.fetch.min.bytes
+		replica.high.watermark.checkpoint.interval.ms replica.selector.class
 		eligible.leader.replicas.enable unstable.api.versions.enable unstable.feature.versions.enable
 		early.start.listeners security.inter.broker.protocol security.providers inter.broker.protocol.version
 		controller.socket.timeout.ms controller.quota.window.num controller.quota.window.size.seconds

@@ -1,0 +1,103 @@
+package node
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/repl"
+)
+
+// answer applies a Fetch response to the partitions of batch it names.
+// Partitions it leaves out are simply fetched again next round.
+func (fe *fetcher) answer(batch []sent, fr *kmsg.FetchResponse) {
+	idx := make(map[topicPart]int, len(batch))
+	for i, s := range batch {
+		idx[topicPart{s.st.p.topic.name, s.st.p.index}] = i
+	}
+	for ti := range fr.Topics {
+		rt := &fr.Topics[ti]
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			k := topicPart{rt.Topic, rp.Partition}
+			i, ok := idx[k]
+			if !ok {
+				continue // not asked, or named twice: only the first counts
+			}
+			delete(idx, k)
+			fe.apply(batch[i], rp)
+		}
+	}
+}
+
+// waitForMetadata are the errors a leader gives while it has not applied
+// the metadata this broker acts on (or has moved past it): retry after a
+// backoff; a leadership change brings a new Follower through follow.
+var waitForMetadata = []error{
+	kerr.NotLeaderForPartition, kerr.FencedLeaderEpoch, kerr.UnknownLeaderEpoch,
+	kerr.UnknownTopicOrPartition, kerr.LeaderNotAvailable,
+}
+
+// apply hands one partition's answer to its Follower, unless the partition
+// was unfollowed or re-followed since the request went out.
+func (fe *fetcher) apply(s sent, rp *kmsg.FetchResponseTopicPartition) {
+	st := s.st
+	if rp.ErrorCode != 0 {
+		fe.partitionFailed(st, kerr.ErrorForCode(rp.ErrorCode))
+		return
+	}
+	resp := repl.FetchResponse{
+		HighWatermark: rp.HighWatermark, LogStartOffset: rp.LogStartOffset,
+		Records: wholeBatches(rp.RecordBatches),
+	}
+	if rp.DivergingEpoch.Epoch >= 0 {
+		resp.Diverging = &repl.EpochEnd{Epoch: rp.DivergingEpoch.Epoch, EndOffset: rp.DivergingEpoch.EndOffset}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone {
+		return
+	}
+	if err := st.f.HandleFetch(s.req, resp); err != nil {
+		fe.partitionFailed(st, err)
+		return
+	}
+	st.p.setHW(st.f.HighWatermark())
+	if l := st.p.getLog(); l != nil {
+		st.lag.Store(max(0, rp.HighWatermark-l.Offsets().End))
+	}
+}
+
+// partitionFailed backs one partition off after an error in its answer or
+// in applying it.
+func (fe *fetcher) partitionFailed(st *followState, err error) {
+	fe.r.failures.Inc()
+	st.backoffUntil = time.Now().Add(fe.r.cfg.backoff)
+	switch {
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		// The leader's log starts past ours (or ends before it, which the
+		// epochs should have prevented): Kafka truncates the follower fully
+		// and restarts it at the leader's log start. Not supported yet.
+		if !st.oorLogged {
+			st.oorLogged = true
+			fe.log.Error("replica fetch offset out of range; truncating fully to the leader's log start is not supported yet, retrying",
+				"topic", st.p.topic.name, "partition", st.p.index, "err", err)
+		}
+	case isAny(err, waitForMetadata):
+		fe.logOnce(slog.LevelInfo, "leader refused the replica fetch, waiting for metadata", st, err)
+	default:
+		fe.logOnce(slog.LevelWarn, "replica fetch for partition failed, retrying after backoff", st, err)
+	}
+}
+
+func isAny(err error, targets []error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

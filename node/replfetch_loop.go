@@ -1,0 +1,303 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/repl"
+)
+
+const (
+	// replicaFetchVersion is the Fetch version followers send: the newest
+	// naming topics by name (no topic ids to resolve) that carries
+	// LastFetchedEpoch and answers DivergingEpoch (KIP-595), flexible.
+	replicaFetchVersion = 12
+	// replicaSocketTimeout is Kafka's replica.socket.timeout.ms: how long a
+	// fetch may take beyond its MaxWait before the connection is given up.
+	replicaSocketTimeout = 30 * time.Second
+	// replicaDialTimeout is Kafka's socket.connection.setup.timeout.ms.
+	replicaDialTimeout = 10 * time.Second
+)
+
+// fetcher fetches every partition this broker follows from one leader
+// broker, on its own goroutine (run).
+type fetcher struct {
+	r      *replicaFetchers
+	leader int32
+	addr   string                      // guarded by r.mu
+	parts  map[*partition]*followState // guarded by r.mu
+	wake   chan struct{}               // poked when partitions are added
+	ctx    context.Context             // cancelled to stop the goroutine
+	cancel context.CancelFunc
+
+	// The goroutine's own.
+	log      *slog.Logger
+	conn     *kconn
+	connAddr string
+	retryAt  time.Time // connection backoff
+	failing  bool      // the last request failed as a whole
+	rounds   int
+	warned   map[string]time.Time // rate limit of identical log lines
+}
+
+// poke makes a sleeping fetcher look at its partitions again. Never blocks.
+func (fe *fetcher) poke() {
+	select {
+	case fe.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sent is one partition of a fetch in flight, and the Follower request it
+// was built from.
+type sent struct {
+	st  *followState
+	req repl.Request
+}
+
+type topicPart struct {
+	topic     string
+	partition int32
+}
+
+func (fe *fetcher) run() {
+	defer fe.r.wg.Done()
+	fe.log = fe.r.cfg.log.With("leader", fe.leader)
+	fe.warned = map[string]time.Time{}
+	fe.log.Info("replica fetcher started")
+	defer func() {
+		if fe.conn != nil {
+			fe.conn.Close()
+		}
+		fe.log.Info("replica fetcher stopped")
+	}()
+	for fe.ctx.Err() == nil {
+		now := time.Now()
+		sts, addr, next := fe.collect(now)
+		if now.Before(fe.retryAt) {
+			next = fe.retryAt
+		} else if len(sts) > 0 {
+			fe.round(sts, addr)
+			continue
+		}
+		fe.sleep(next)
+	}
+}
+
+// collect returns the partitions due for fetching (not backing off), in a
+// rotating order so that no partition is always last in the response (a
+// leader sends an oversized batch only for the first partition, KIP-74),
+// the leader's address, and when the next backoff ends (zero: none).
+func (fe *fetcher) collect(now time.Time) ([]*followState, string, time.Time) {
+	fe.r.mu.Lock()
+	addr := fe.addr
+	sts := make([]*followState, 0, len(fe.parts))
+	var next time.Time
+	for _, st := range fe.parts {
+		if now.Before(st.backoffUntil) {
+			if next.IsZero() || st.backoffUntil.Before(next) {
+				next = st.backoffUntil
+			}
+			continue
+		}
+		sts = append(sts, st)
+	}
+	fe.r.mu.Unlock()
+	slices.SortFunc(sts, func(a, b *followState) int {
+		return cmp.Or(cmp.Compare(a.p.topic.name, b.p.topic.name), cmp.Compare(a.p.index, b.p.index))
+	})
+	if len(sts) > 1 {
+		fe.rounds++
+		k := fe.rounds % len(sts)
+		sts = append(sts[k:], sts[:k]...)
+	}
+	return sts, addr, next
+}
+
+// sleep waits until the time given (zero: no deadline), a poke or stop.
+func (fe *fetcher) sleep(until time.Time) {
+	var tc <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		tc = t.C
+	}
+	select {
+	case <-fe.ctx.Done():
+	case <-fe.wake:
+	case <-tc:
+	}
+}
+
+// round sends one Fetch for sts and applies the answers.
+func (fe *fetcher) round(sts []*followState, addr string) {
+	now := time.Now()
+	batch := make([]sent, 0, len(sts))
+	for _, st := range sts {
+		st.mu.Lock()
+		if st.gone {
+			st.mu.Unlock()
+			continue
+		}
+		req := st.f.Next()
+		st.mu.Unlock()
+		if req.EpochQuery {
+			// Followers are built with UseEpochQuery=false: this broker's
+			// fetcher only speaks Fetch v12.
+			fe.logOnce(slog.LevelError, "BUG: replica fetcher got a Follower in OffsetForLeaderEpoch mode",
+				st, errors.New("epoch queries are not sent"))
+			st.backoffUntil = now.Add(fe.r.cfg.backoff)
+			continue
+		}
+		batch = append(batch, sent{st: st, req: req})
+	}
+	if len(batch) == 0 {
+		return
+	}
+	conn, err := fe.connect(addr)
+	if err != nil {
+		fe.requestFailed(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(fe.ctx, fe.r.cfg.wait+replicaSocketTimeout)
+	fe.r.requests.Inc()
+	resp, err := conn.Request(ctx, fe.request(batch))
+	cancel()
+	if err != nil {
+		fe.conn = nil // Request closed it
+		if fe.ctx.Err() == nil {
+			fe.requestFailed(err)
+		}
+		return
+	}
+	fr := resp.(*kmsg.FetchResponse)
+	if fr.ErrorCode != 0 {
+		fe.requestFailed(fmt.Errorf("fetch from broker %s: %w", addr, kerr.ErrorForCode(fr.ErrorCode)))
+		return
+	}
+	if fe.failing {
+		fe.failing = false
+		fe.log.Info("replica fetcher is fetching again", "addr", addr)
+	}
+	fe.answer(batch, fr)
+}
+
+// request builds one Fetch v12 for the batch: no fetch session, topics by
+// name, each partition with its fetch offset and last fetched epoch.
+func (fe *fetcher) request(batch []sent) *kmsg.FetchRequest {
+	cfg := &fe.r.cfg
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(replicaFetchVersion)
+	req.ReplicaID = cfg.nodeID
+	req.MaxWaitMillis = int32(cfg.wait.Milliseconds())
+	req.MinBytes = 1
+	req.MaxBytes = cfg.respMax
+	req.IsolationLevel = 0
+	req.SessionID, req.SessionEpoch = 0, -1
+	byTopic := map[string]int{}
+	for _, s := range batch {
+		name := s.st.p.topic.name
+		i, ok := byTopic[name]
+		if !ok {
+			i = len(req.Topics)
+			byTopic[name] = i
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = name
+			req.Topics = append(req.Topics, rt)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = s.st.p.index
+		rp.CurrentLeaderEpoch = s.req.LeaderEpoch
+		rp.FetchOffset = s.req.FetchOffset
+		rp.LastFetchedEpoch = s.req.LastFetchedEpoch
+		rp.LogStartOffset = -1
+		rp.PartitionMaxBytes = cfg.maxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	return req
+}
+
+// connect returns the connection to addr, dialling it if needed.
+func (fe *fetcher) connect(addr string) (*kconn, error) {
+	if fe.conn != nil && fe.connAddr == addr {
+		return fe.conn, nil
+	}
+	if fe.conn != nil {
+		fe.conn.Close()
+		fe.conn = nil
+	}
+	ctx, cancel := context.WithTimeout(fe.ctx, replicaDialTimeout)
+	defer cancel()
+	c, err := dialKafka(ctx, addr, fmt.Sprintf("broker-%d-fetcher-%d", fe.r.cfg.nodeID, fe.leader))
+	if err != nil {
+		return nil, err
+	}
+	fe.conn, fe.connAddr = c, addr
+	return c, nil
+}
+
+// requestFailed backs the whole fetcher off after a connection or
+// request-level error; the next round dials again.
+func (fe *fetcher) requestFailed(err error) {
+	if fe.conn != nil {
+		fe.conn.Close()
+		fe.conn = nil
+	}
+	fe.r.failures.Inc()
+	fe.failing = true
+	fe.retryAt = time.Now().Add(fe.r.cfg.backoff)
+	fe.logOnce(slog.LevelWarn, "replica fetch failed, retrying after backoff", nil, err)
+}
+
+// logOnce logs msg at level, an identical line at most once per warnEvery
+// per fetcher; st names the partition, if any.
+func (fe *fetcher) logOnce(level slog.Level, msg string, st *followState, err error) {
+	key := msg + "\x00" + err.Error()
+	if st != nil {
+		key += fmt.Sprintf("\x00%s-%d", st.p.topic.name, st.p.index)
+	}
+	now := time.Now()
+	if at, ok := fe.warned[key]; ok && now.Sub(at) < warnEvery {
+		return
+	}
+	if len(fe.warned) > 1000 {
+		clear(fe.warned) // bound the memory of distinct errors
+	}
+	fe.warned[key] = now
+	args := []any{"err", err, "backoff", fe.r.cfg.backoff}
+	if st != nil {
+		args = append(args, "topic", st.p.topic.name, "partition", st.p.index)
+	}
+	fe.log.Log(context.Background(), level, msg, args...)
+}
+
+// wholeBatches cuts a trailing partial batch off records: a Kafka leader may
+// end a fetch response mid-batch, and the next fetch gets that batch whole.
+// Corruption in a batch that is complete is left for AppendReplica to find.
+func wholeBatches(b []byte) []byte {
+	pos := 0
+	for rest := b; len(rest) > 0; {
+		if len(rest) < 12 {
+			break
+		}
+		size := 12 + int64(int32(binary.BigEndian.Uint32(rest[8:12])))
+		if size > int64(len(rest)) {
+			break
+		}
+		if size < 12 {
+			return b // corrupt: AppendReplica reports it
+		}
+		pos += int(size)
+		rest = rest[size:]
+	}
+	return b[:pos]
+}
