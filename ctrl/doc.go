@@ -1,6 +1,6 @@
-// Package ctrl is sluice's Raft controller core: the replicated cluster metadata, the decisions made over it, and
-// the driver that replicates it with go.etcd.io/raft/v3. It does no networking of its own and knows nothing of the
-// Kafka wire protocol; node wires it to both.
+// Package ctrl is sluice's Raft controller: the replicated cluster metadata, the decisions made over it, the
+// driver that replicates it with go.etcd.io/raft/v3, and the controller listener (raft transport + the RPCs brokers
+// send) with its client. It knows nothing of the Kafka wire protocol; node wires it to that.
 //
 // # What it owns
 //
@@ -18,6 +18,11 @@
 //     ChangePartition carries the partition epoch it was computed from, so a stale decision is rejected at apply.
 //   - The driver (raft*.go, wal*.go, session.go, ops.go): Node = raft.RawNode + raft.MemoryStorage + WAL (a
 //     directory of CRC'd frames through the FS interface) + State + the broker sessions it enforces while active.
+//   - Operations (ops*.go): CreateTopic, DeleteTopic, CreatePartitions, SetConfigs, AllocateProducerIDs,
+//     AlterPartition, ElectLeaders, ElectPreferredLeaders, ControlledShutdown, plus broker sessions (session.go:
+//     RegisterBroker, Heartbeat, BrokerDisconnected).
+//   - Networking (net*.go): Net is a voter's one TCP port carrying raft messages between voters and RPCs from
+//     brokers (wire format in net.go); Client is the broker side, calling Local directly while it is active.
 //   - Test support (memnet.go): MemNetwork, a Transport with partitions, loss and delay, and FakeClock.
 //
 // # Ready-loop contract
@@ -31,22 +36,22 @@
 //
 // Every Node method is safe for concurrent use and serializes on Node.mu. Transport.Send is called with Node.mu
 // held, so a Transport must neither block nor call into the sending Node; inbound messages come in through Step.
-// Proposal callbacks (Propose, RegisterBroker, CreateTopic, AlterPartition, ElectPreferredLeaders) run without
-// Node.mu, on the goroutine that called Process or Tick, so they may call the Node. Lock order: Node.mu, then
-// MemNetwork.mu. State itself is not synchronized: read it through Node.Read.
+// Operation callbacks (Propose, RegisterBroker, CreateTopic, ..., ControlledShutdown) and Config.OnApply run
+// without Node.mu, on the goroutine that called Process or Tick, so they may call the Node. Lock order: Node.mu,
+// then MemNetwork.mu or Net.mu (Send); Net's per-connection and Client's locks are never held while calling a
+// Node. State itself is not synchronized: read it through Node.Read.
 //
 // # What node must do to use it
 //
-//   - Build one Node per controller voter: Config{ID: RaftID(node.id), Peers: RaftID of each
-//     controller.quorum.voters entry, Dir: <data-dir>/__cluster_metadata-0, Transport: a real one}, then run
+//   - On a controller voter: ListenNet(NetConfig{Listen, Peers: the other voters}), then one Node with
+//     Config{ID: RaftID(node.id), Peers: RaftID of each controller.quorum.voters entry, Dir:
+//     <data-dir>/__cluster_metadata-0, Transport: net.Transport()}, then net.Attach(node), then run
 //     Node.Run(ctx, 100ms) on one goroutine (the tick sets the election timeout: 10 ticks by default).
-//   - Provide a network Transport that carries raftpb.Message (Marshal/Unmarshal) between voters, calls Step on
-//     receipt, ReportUnreachable on send failures, and ReportSnapshot after sending a MsgSnap.
-//   - Route BrokerRegistration to RegisterBroker, BrokerHeartbeat to Heartbeat (both answer NOT_CONTROLLER on
-//     ErrNotLeader), CreateTopics to CreateTopic, AlterPartition to AlterPartition, ElectLeaders(preferred) to
-//     ElectPreferredLeaders; anything else as a Record through Propose.
-//   - Brokers follow the committed state through Node.Read (a metadata-log listener is not built yet).
+//   - On every broker: NewClient(ClientConfig{Voters, Local: the node in combined mode}); register, heartbeat,
+//     AlterPartition, admin operations and ControlledShutdown go through it; FetchMetadata long-polls the state.
+//     Keep the Client open for the broker's life: closing its connection fences the broker.
 //
-// Not yet here: voter membership changes (conf changes are applied if present but never proposed), controlled
-// shutdown, reassignments, ELR, a push feed of applied records for brokers, metrics.
+// Not yet here: voter membership changes (conf changes are applied if present but never proposed), reassignments,
+// ELR, an incremental feed of applied records for brokers (FetchMetadata sends the whole state), TLS/auth on the
+// controller listener, metrics.
 package ctrl

@@ -25,6 +25,13 @@ package ctrl
 // decode closes that connection with one log line; nothing else is affected. A request whose method is unknown or
 // whose method body does not decode is answered (INVALID_REQUEST) and the connection stays.
 //
+// # Broker liveness
+//
+// A connection on which a broker registered or heartbeated carries that broker (id and epoch). When the last open
+// connection carrying it closes (EOF, reset: a kill -9'd broker's kernel closes its sockets), the active controller
+// fences it at once (Node.BrokerDisconnected) instead of after a session timeout. A ControlledShutdown request
+// drops the mark first: that broker leaves on purpose. Closing the Net itself reports nobody.
+//
 // # Concurrency
 //
 // Net's methods are safe for concurrent use. Transport().Send never blocks: it marshals (the messages from raft's
@@ -33,6 +40,7 @@ package ctrl
 // answers produced by Node callbacks are queued to the writer, so a slow reader never stalls the Node.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,12 +68,15 @@ type Net struct {
 	node  atomic.Pointer[Node]
 	peers map[uint64]*peer // fixed after ListenNet
 	done  chan struct{}    // closed by Close
+	stop  context.CancelFunc
+	ctx   context.Context // ends with Close; cuts dials short
 	once  sync.Once
 	wg    sync.WaitGroup
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{} // every open connection, in and out, so Close can end them
-	shut  bool
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{} // every open connection, in and out, so Close can end them
+	shut     bool
+	carriers map[brokerAt]int // open connections carrying each broker's heartbeats (see srvConn.mark)
 
 	dropped atomic.Uint64 // raft messages dropped (queue full, unknown peer, dead link); raft retries
 }
@@ -77,7 +88,9 @@ func ListenNet(cfg NetConfig) (*Net, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ctrl: controller listener: %w", err)
 	}
-	t := &Net{log: cfg.Logger, ln: ln, peers: map[uint64]*peer{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	t := &Net{log: cfg.Logger, ln: ln, peers: map[uint64]*peer{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{},
+		carriers: map[brokerAt]int{}}
+	t.ctx, t.stop = context.WithCancel(context.Background())
 	if t.log == nil {
 		t.log = slog.Default()
 	}
@@ -115,6 +128,7 @@ func (t *Net) Close() error {
 		}
 		t.mu.Unlock()
 		close(t.done)
+		t.stop()
 		t.wg.Wait()
 	})
 	return err

@@ -24,8 +24,8 @@ const (
 // MaxFrameSize bounds the length field of a frame (kind byte + body). A longer frame closes the connection.
 const MaxFrameSize = 64 << 20
 
-// frameHeader is the u32 length plus the kind byte.
-const frameHeader = 5
+// netFrameHeader is the u32 length plus the kind byte.
+const netFrameHeader = 5
 
 var errFrameTooBig = errors.New("frame above the 64 MiB limit")
 
@@ -56,9 +56,9 @@ func raftFrame(m *raftpb.Message) ([]byte, error) {
 	if size+1 > MaxFrameSize {
 		return nil, fmt.Errorf("ctrl: raft %v to %d is %d bytes, above the frame limit", m.Type, m.To, size)
 	}
-	b := make([]byte, frameHeader+size)
+	b := make([]byte, netFrameHeader+size)
 	appendFrameHeader(b[:0], frameRaft, size)
-	if _, err := m.MarshalTo(b[frameHeader:]); err != nil {
+	if _, err := m.MarshalTo(b[netFrameHeader:]); err != nil {
 		return nil, fmt.Errorf("ctrl: marshal raft %v: %w", m.Type, err)
 	}
 	return b, nil
@@ -73,7 +73,7 @@ func rpcFrame(kind byte, corr uint64, v any) ([]byte, error) {
 	if 8+len(j)+1 > MaxFrameSize {
 		return nil, fmt.Errorf("ctrl: rpc frame of %d bytes, above the frame limit", 8+len(j))
 	}
-	b := make([]byte, 0, frameHeader+8+len(j))
+	b := make([]byte, 0, netFrameHeader+8+len(j))
 	b = appendFrameHeader(b, kind, 8+len(j))
 	b = binary.BigEndian.AppendUint64(b, corr)
 	return append(b, j...), nil
@@ -83,7 +83,7 @@ func rpcFrame(kind byte, corr uint64, v any) ([]byte, error) {
 // connection): the caller closes the connection. Bodies above 1 MiB are read as they arrive, so a peer that
 // announces 64 MiB and sends nothing costs nothing.
 func readFrame(r io.Reader) (kind byte, body []byte, err error) {
-	var hdr [frameHeader]byte
+	var hdr [netFrameHeader]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, nil, badInput{fmt.Errorf("truncated frame header: %w", err)}

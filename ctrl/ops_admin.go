@@ -190,6 +190,13 @@ func (n *Node) activeLocked() error {
 	return nil
 }
 
+// failed reports whether the Node stopped (Stop or a storage failure). Safe for concurrent use.
+func (n *Node) failed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err != nil
+}
+
 // proposeRecords proposes recs as one (batch) record; done gets the outcome. Runs under mu.
 func (n *Node) proposeRecords(recs []Record, done func(error)) error {
 	b, err := EncodeRecord(batch(recs))

@@ -168,8 +168,9 @@ func (n *Node) controlledShutdownLocked(id int32, epoch int64, done func(error),
 	delete(n.sess.gone, id)
 	if n.sess.inflight[id] {
 		// E.g. its unfence is not applied yet: decide once it is (brokerIdle), on the state it produced.
-		if old, ok := n.sess.waiting[id]; ok {
-			n.later(func() { old.done(fmt.Errorf("%w: superseded by another controlled shutdown request", kerr.StaleBrokerEpoch)) })
+		if old, ok := n.sess.waiting[id]; ok { // a retried request: both callers get the outcome
+			both := done
+			done = func(err error) { old.done(err); both(err) }
 		}
 		n.sess.waiting[id] = shutdownWait{epoch: epoch, done: done, attempt: attempt}
 		return nil
