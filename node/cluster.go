@@ -287,7 +287,7 @@ func (c *cluster) sleep(d time.Duration) {
 // other replicas while this broker still serves), then the loops, the
 // fetchers, the controller and its listener.
 func (c *cluster) stop(ctx context.Context) {
-	if c.client != nil && c.epoch.Load() != 0 && c.n.srv != nil {
+	if c.client != nil && c.epoch.Load() != 0 && c.n.srv != nil && c.othersLive() {
 		sctx, cancel := context.WithTimeout(ctx, c.cfg.ShutdownTimeout)
 		if err := c.client.ControlledShutdown(sctx, c.n.cfg.NodeID, c.epoch.Load()); err != nil {
 			c.n.log.Warn("controlled shutdown failed; exiting anyway", "err", err)
@@ -313,6 +313,18 @@ func (c *cluster) stop(ctx context.Context) {
 	if c.client != nil {
 		c.client.Close()
 	}
+}
+
+// othersLive reports whether another broker is live to take over this
+// one's leaderships (else controlled shutdown has nothing to move to).
+func (c *cluster) othersLive() bool {
+	s, _ := c.currentView()
+	for _, b := range s.LiveBrokers() {
+		if b.ID != c.n.cfg.NodeID {
+			return true
+		}
+	}
+	return false
 }
 
 func leadsAny(s *ctrl.State, id int32) bool {

@@ -2,7 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicemq/sluice/ctrl"
 	"github.com/sluicemq/sluice/repl"
@@ -129,7 +133,17 @@ func (c *cluster) alterPartition(t *topic, p *partition) func(repl.AlterRequest)
 				}
 			}
 			if err != nil && c.ctx.Err() == nil {
-				c.n.log.Warn("AlterPartition failed", "topic", t.name, "partition", p.index, "isr", req.ISR, "err", err)
+				// Expected while a follower's broker is fenced or shutting
+				// down (INELIGIBLE_REPLICA) or the epoch moved on: debug.
+				lvl := slog.LevelWarn
+				if errors.Is(err, kerr.IneligibleReplica) || errors.Is(err, kerr.FencedLeaderEpoch) {
+					lvl = slog.LevelDebug
+				}
+				c.n.log.Log(c.ctx, lvl, "AlterPartition failed", "topic", t.name, "partition", p.index, "isr", req.ISR, "err", err)
+				// The Leader proposes again on the next fetch; holding the
+				// answer back a little keeps a refused change from being
+				// re-sent on every fetch.
+				c.sleep(c.cfg.ReplicaFetchBackoff * 5)
 			}
 			if l := p.ldr.Load(); l != nil {
 				l.AlterPartitionDone(resp)

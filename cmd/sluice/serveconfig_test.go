@@ -274,8 +274,8 @@ log.retention.check.interval.ms=300000
 			t.Errorf("warnings lack %s:\n%s", k, all)
 		}
 	}
-	if len(c.warnings) != 3 { // ignored keys, extra listener, extra advertised listener
-		t.Errorf("%d warnings, want 3:\n%s", len(c.warnings), all)
+	if len(c.warnings) != 4 { // ignored keys, extra listener, extra advertised listener, standalone despite roles
+		t.Errorf("%d warnings, want 4:\n%s", len(c.warnings), all)
 	}
 }
 
@@ -421,8 +421,8 @@ func TestIgnoredKeys(t *testing.T) {
 	for _, k := range []string{"controlled.shutdown.enable", "controlled.shutdown.max.retries", "offsets.commit.timeout.ms",
 		"max.incremental.fetch.session.cache.slots", "max.connections", "max.connections.per.ip",
 		"log.message.timestamp.difference.max.ms", "log.flush.start.offset.checkpoint.interval.ms",
-		"log.cleaner.threads", "replica.lag.time.max.ms", "unclean.leader.election.enable", "zookeeper.connect",
-		"controller.quorum.voters", "inter.broker.protocol.version", "security.inter.broker.protocol"} {
+		"log.cleaner.threads", "replica.socket.timeout.ms", "unclean.leader.election.enable", "zookeeper.connect",
+		"controller.quorum.bootstrap.servers", "inter.broker.protocol.version", "security.inter.broker.protocol"} {
 		if !ignoredKey(k) {
 			t.Errorf("%s is not ignored", k)
 		}

@@ -99,7 +99,10 @@ func (c *serveConfig) finishCluster() (string, error) {
 	cl := &c.cl
 	if cl.voters == nil {
 		if cl.roles != nil {
-			return "process.roles", fmt.Errorf("needs controller.quorum.voters (without both, sluice runs standalone)")
+			// A stock KRaft file (dynamic quorum via
+			// controller.quorum.bootstrap.servers) still loads.
+			c.warn("process.roles is ignored without controller.quorum.voters: running standalone (one broker)",
+				"process.roles", strings.Join(cl.roles, ","))
 		}
 		return "", nil
 	}
