@@ -73,6 +73,7 @@ type fetchItem struct {
 	curEpoch         int32
 	lastFetchedEpoch int32
 	sp               *sessPart  // the session's entry (incremental fetches)
+	leo              int64      // follower fetches: the log end the last read stopped at
 	p                *partition // resolved by the last read, nil if unknown
 	fetchResult
 }
@@ -372,7 +373,8 @@ func (op *fetchOp) readForFollower(it *fetchItem, l *segstore.Log, limit *int64,
 		it.diverging, it.divEpoch, it.divEnd = true, dec.Diverging.Epoch, dec.Diverging.EndOffset
 		return
 	}
-	op.readRange(it, l, l.Offsets().End, limit, minOne)
+	it.leo = l.Offsets().End
+	op.readRange(it, l, it.leo, limit, minOne)
 }
 
 // answer frames the items (whose reads are done) and responds.
@@ -392,15 +394,18 @@ func (op *fetchOp) answer() {
 	}
 	var brokers []frameBroker
 	if op.version >= 16 {
+		// NodeEndpoints: where each current leader named in the answer is.
+		seen := map[int32]bool{}
 		for i := range op.items {
-			if op.items[i].hasLeader && !op.items[i].omit {
-				n := op.n
-				host, port := n.advertised()
-				brokers = []frameBroker{{id: n.cfg.NodeID, host: host, port: port}}
-				if n.cfg.Rack != "" {
-					brokers[0].rack = &n.cfg.Rack
+			it := &op.items[i]
+			if !it.hasLeader || it.omit || seen[it.leaderID] {
+				continue
+			}
+			seen[it.leaderID] = true
+			for _, b := range op.n.brokers() {
+				if b.id == it.leaderID {
+					brokers = append(brokers, frameBroker{id: b.id, host: b.host, port: b.port, rack: b.rack})
 				}
-				break
 			}
 		}
 	}

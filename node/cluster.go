@@ -40,6 +40,7 @@ type cluster struct {
 	epoch       atomic.Int64 // broker epoch; 0 until registered
 	fenced      atomic.Bool
 	applied     chan struct{} // OnApply's wake-up (cap 1)
+	swept       bool          // stray logs deleted (sweepStrays); under adminMu
 
 	viewMu sync.Mutex
 	view   *ctrl.State   // last metadata reconciled (a private clone)

@@ -1,12 +1,16 @@
 package node
 
 import (
+	"fmt"
 	"maps"
+	"path/filepath"
+	"strings"
 	"net"
 	"strconv"
 	"slices"
 
 	"github.com/sluicemq/sluice/ctrl"
+	"github.com/sluicemq/sluice/ioring/vfs"
 	"github.com/sluicemq/sluice/repl"
 	"github.com/sluicemq/sluice/segstore"
 )
@@ -79,11 +83,15 @@ func (c *cluster) reconcile(s *ctrl.State) {
 	}
 	for _, u := range updates {
 		ct := s.Topics[u.t.name]
+		if ct == nil {
+			continue
+		}
 		lc := r.cfg.logConfigFor(u.configs)
 		for i, p := range u.parts {
 			c.applyPartition(s, u.t, p, ct.Partitions[i], lc)
 		}
 	}
+	c.sweepStrays(s)
 }
 
 // applyPartition moves one partition to its committed state.
@@ -99,7 +107,7 @@ func (c *cluster) applyPartition(s *ctrl.State, t *topic, p *partition, cp ctrl.
 	l := p.getLog()
 	if l == nil {
 		var err error
-		l, err = c.n.store.CreateLog(t.name, p.index, lc)
+		l, err = c.openReplicaLog(t, p.index, lc)
 		if err != nil {
 			c.n.log.Error("cannot open replica log", "topic", t.name, "partition", p.index, "err", err)
 			return
@@ -144,4 +152,56 @@ func brokerAddr(s *ctrl.State, id int32) string {
 		}
 	}
 	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
+}
+
+// openReplicaLog opens (or creates) the log of a replica this broker holds.
+// The partition directory records its topic's id in partition.metadata, as
+// Kafka's does: a log left by an earlier topic of the same name (deleted
+// and re-created while this broker was down) is deleted, not taken for the
+// new topic's history.
+func (c *cluster) openReplicaLog(t *topic, idx int32, lc segstore.LogConfig) (*segstore.Log, error) {
+	l, err := c.n.store.CreateLog(t.name, idx, lc)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(l.Dir(), "partition.metadata")
+	want := "version: 0\ntopic_id: " + ctrl.TopicID(t.id).String() + "\n"
+	data, rerr := vfs.ReadFile(c.n.fs, path)
+	if rerr == nil && string(data) == want {
+		return l, nil
+	}
+	if rerr == nil || l.Offsets().End > 0 {
+		c.n.log.Warn("replica log belongs to an earlier topic of the same name; deleting it",
+			"topic", t.name, "partition", idx, "found", strings.TrimSpace(string(data)))
+		if err := c.n.store.DeleteLog(t.name, idx); err != nil {
+			return nil, err
+		}
+		if l, err = c.n.store.CreateLog(t.name, idx, lc); err != nil {
+			return nil, err
+		}
+	}
+	if err := vfs.WriteFileAtomic(c.n.fs, path, []byte(want)); err != nil {
+		return nil, fmt.Errorf("%w: write %s: %w", segstore.ErrStorage, path, err)
+	}
+	return l, nil
+}
+
+// sweepStrays deletes local logs no replica in the metadata owns (topics
+// deleted, or replicas moved away, while this broker was down). It runs
+// once, when the broker's metadata has reached its own registration: every
+// change before that is known. adminMu held.
+func (c *cluster) sweepStrays(s *ctrl.State) {
+	if c.swept || c.epoch.Load() == 0 || s.AppliedIndex < uint64(c.epoch.Load()) {
+		return
+	}
+	c.swept = true
+	for _, l := range c.n.store.Logs() {
+		if p := c.n.reg.partition(l.Topic(), l.Partition()); p != nil && p.getLog() == l {
+			continue
+		}
+		c.n.log.Warn("deleting a log no replica in the metadata owns", "topic", l.Topic(), "partition", l.Partition())
+		if err := c.n.store.DeleteLog(l.Topic(), l.Partition()); err != nil {
+			c.n.log.Error("deleting stray log failed", "topic", l.Topic(), "partition", l.Partition(), "err", err)
+		}
+	}
 }

@@ -195,3 +195,145 @@ func TestClusterProduceConsumeRF3(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestClusterAdminAndGroups: topic admin forwarded to the controller from
+// any broker, a consumer group coordinated across the cluster, and a
+// restarted broker catching up, all through franz-go.
+func TestClusterAdminAndGroups(t *testing.T) {
+	tc := startCluster(t, 3, func(c *Config) { c.Groups.InitialRebalanceDelay = 0 })
+	tc.waitBrokers(3)
+	ctx := testCtx(t)
+	adm := kadm.NewClient(tc.client())
+	if _, err := adm.CreateTopic(ctx, 2, 3, nil, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.UpdatePartitions(ctx, 4, "a"); err != nil {
+		t.Fatal(err)
+	}
+	md, err := adm.Metadata(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(md.Topics["a"].Partitions); n != 4 {
+		t.Fatalf("partitions %d, want 4", n)
+	}
+	leaders := map[int32]int{}
+	for _, p := range md.Topics["a"].Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 {
+			t.Fatalf("partition %d: replicas %v isr %v", p.Partition, p.Replicas, p.ISR)
+		}
+		leaders[p.Leader]++
+	}
+	if len(leaders) < 2 {
+		t.Fatalf("leaders not spread: %v", leaders)
+	}
+	// Idempotent producer (ids from the controller) and a group consumer.
+	prod := tc.client(kgo.DefaultProduceTopic("a"))
+	start := time.Now()
+	defer func() { t.Logf("phases from first produce: %v", time.Since(start)) }()
+	for i := 0; i < 400; i++ {
+		if i == 1 || i == 399 {
+			t.Logf("produce %d at %v", i, time.Since(start))
+		}
+		if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons := tc.client(kgo.ConsumeTopics("a"), kgo.ConsumerGroup("g"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit())
+	t.Logf("consume start at %v", time.Since(start))
+	got := 0
+	for got < 400 {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	offs, err := adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	if sum != 400 {
+		t.Fatalf("committed offsets sum %d, want 400", sum)
+	}
+	// Deleting the topic from another broker removes every replica.
+	adm2 := kadm.NewClient(tc.client(kgo.SeedBrokers(tc.cfgs[2].Listen)))
+	if _, err := adm2.DeleteTopic(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range tc.nodes {
+		for n.reg.get("a") != nil || len(n.store.Logs()) > 50 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d still has topic a", n.cfg.NodeID)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, l := range n.store.Logs() {
+			if l.Topic() == "a" {
+				t.Fatalf("node %d still has log a-%d", n.cfg.NodeID, l.Partition())
+			}
+		}
+	}
+}
+
+// TestClusterRestartCatchesUp: a broker stopped while writes continue
+// rejoins the ISR after restarting, and its replica matches the leader's.
+func TestClusterRestartCatchesUp(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	tc.waitBrokers(3)
+	ctx := testCtx(t)
+	adm := kadm.NewClient(tc.client())
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "r"); err != nil {
+		t.Fatal(err)
+	}
+	prod := tc.client(kgo.DefaultProduceTopic("r"))
+	produce := func(k int) {
+		for i := 0; i < k; i++ {
+			if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce(100)
+	md, _ := adm.Metadata(ctx, "r")
+	leader := md.Topics["r"].Partitions[0].Leader
+	victim := int(leader) % 3 // a follower: node ids are 1..3, index = id-1; leader+1 mod 3
+	tc.stop(victim)
+	produce(200) // ISR shrinks (controlled shutdown) and writes go on with 2
+	tc.restart(victim)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := adm.Metadata(ctx, "r")
+		if err == nil && len(md.Topics["r"].Partitions[0].ISR) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted broker did not rejoin the ISR: %+v", md.Topics["r"].Partitions[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	produce(10)
+	ln := tc.nodes[leader-1].reg.partition("r", 0).getLog()
+	vn := tc.nodes[victim].reg.partition("r", 0).getLog()
+	for time.Now().Before(deadline) && vn.Offsets().End != ln.Offsets().End {
+		time.Sleep(20 * time.Millisecond)
+	}
+	a, err := ln.ReadCopy(0, 1<<30, ln.Offsets().End, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := vn.ReadCopy(0, 1<<30, vn.Offsets().End, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln.Offsets().End != 310 || string(a) != string(b) {
+		t.Fatalf("replica differs: leader end %d (%d bytes), restarted end %d (%d bytes)", ln.Offsets().End, len(a), vn.Offsets().End, len(b))
+	}
+}

@@ -191,7 +191,11 @@ func (op *fetchOp) park() bool {
 		if it.p == nil {
 			continue
 		}
-		if l := it.p.getLog(); l == nil || it.p.hw.Load() != it.hw || l.Offsets().Start != it.logStart {
+		// A follower reads up to the log end, so an append it missed shows
+		// there, not (yet) in the high watermark.
+		l := it.p.getLog()
+		if l == nil || it.p.hw.Load() != it.hw || l.Offsets().Start != it.logStart ||
+			op.follower && l.Offsets().End != it.leo {
 			op.wake()
 			break
 		}

@@ -82,8 +82,17 @@ func (c *kconn) request(ctx context.Context, req kmsg.Request) (kmsg.Response, e
 	}
 	// Cancellation without a deadline (a fetcher being stopped) must also
 	// end a read parked on a long-poll fetch: a past deadline does that.
-	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// Waiting for a started f keeps it from hitting the next request.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		c.c.SetDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
 
 	c.corr++
 	corr := c.corr

@@ -78,7 +78,13 @@ func (p *partition) leaderEpoch() int32 { return p.st.Load().LeaderEpoch }
 func (p *partition) advanceHW(end int64) {
 	for {
 		cur := p.hw.Load()
-		if end <= cur || p.hw.CompareAndSwap(cur, end) {
+		if end <= cur {
+			// Unchanged: waking parked fetches would only make them read
+			// again (and, for followers, report again, which may call
+			// here again: a busy loop between two parked followers).
+			return
+		}
+		if p.hw.CompareAndSwap(cur, end) {
 			break
 		}
 	}
