@@ -91,6 +91,9 @@ func (s *Server) Start(addr string) error {
 		s.runErr = gnet.Run(&events{s: s}, addr,
 			gnet.WithNumEventLoop(s.cfg.Loops),
 			gnet.WithReusePort(false),
+			// SO_REUSEADDR, as Java sets it on Linux: a broker restarted
+			// right after a crash rebinds its port despite TIME_WAIT.
+			gnet.WithReuseAddr(true),
 			gnet.WithReadBufferCap(s.cfg.ReadBufferSize),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
