@@ -149,6 +149,10 @@ func (c *cluster) start() {
 	}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.followMetadata() }()
+	if c.raft != nil && c.cfg.AutoLeaderRebalance {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.rebalanceLeaders() }()
+	}
 	if c.cfg.Broker {
 		c.wg.Add(2)
 		go func() { defer c.wg.Done(); c.heartbeatLoop() }()
@@ -337,6 +341,27 @@ func leadsAny(s *ctrl.State, id int32) bool {
 		}
 	}
 	return false
+}
+
+// rebalanceLeaders is auto.leader.rebalance.enable: while this node is the
+// active controller, it periodically hands leadership back to preferred
+// replicas (after a failover every partition of the dead broker stays on
+// its substitute until then).
+func (c *cluster) rebalanceLeaders() {
+	for c.ctx.Err() == nil {
+		c.sleep(c.cfg.LeaderImbalanceCheck)
+		if c.raft.LeaderID() != ctrl.RaftID(c.n.cfg.NodeID) {
+			continue
+		}
+		err := c.raft.ElectPreferredLeaders(func(moved int, err error) {
+			if err == nil && moved > 0 {
+				c.n.log.Info("moved leaderships back to preferred replicas", "partitions", moved)
+			}
+		})
+		if err != nil && !errors.Is(err, ctrl.ErrNotLeader) && c.ctx.Err() == nil {
+			c.n.log.Warn("preferred leader election failed", "err", err)
+		}
+	}
 }
 
 // controllerID is the node id of the active controller, or -1.

@@ -42,6 +42,13 @@ type ClusterConfig struct {
 	ReplicaFetchMaxB    int32         // replica.fetch.max.bytes (1 MiB)
 	ReplicaFetchRespMax int32         // replica.fetch.response.max.bytes (10 MiB)
 	ReplicaFetchBackoff time.Duration // replica.fetch.backoff.ms (1 s; sluice uses 100 ms)
+	// AutoLeaderRebalance is auto.leader.rebalance.enable (true): the active
+	// controller moves leadership back to preferred replicas every
+	// LeaderImbalanceCheck (leader.imbalance.check.interval.seconds, 300 s).
+	// sluice does not apply leader.imbalance.per.broker.percentage: any
+	// partition not led by its live, in-sync preferred replica moves.
+	AutoLeaderRebalance bool
+	LeaderImbalanceCheck time.Duration
 	// ShutdownTimeout bounds controlled shutdown (moving leadership away)
 	// before Close gives up and exits anyway.
 	ShutdownTimeout time.Duration
@@ -56,7 +63,7 @@ func DefaultClusterConfig(voters map[int32]string) *ClusterConfig {
 		RaftTick:          50 * time.Millisecond,
 		ReplicaLagTimeMax: 30 * time.Second, ReplicaFetchWait: 500 * time.Millisecond,
 		ReplicaFetchMaxB: 1 << 20, ReplicaFetchRespMax: 10 << 20, ReplicaFetchBackoff: 100 * time.Millisecond,
-		ShutdownTimeout: 10 * time.Second,
+		ShutdownTimeout: 10 * time.Second, AutoLeaderRebalance: true, LeaderImbalanceCheck: 300 * time.Second,
 	}
 }
 
@@ -103,6 +110,9 @@ func (c *ClusterConfig) validate(nodeID int32) error {
 	}
 	if c.ReplicaFetchBackoff <= 0 {
 		c.ReplicaFetchBackoff = 100 * time.Millisecond
+	}
+	if c.LeaderImbalanceCheck <= 0 {
+		c.LeaderImbalanceCheck = 300 * time.Second
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second

@@ -26,6 +26,8 @@ type clusterConf struct {
 	fetchResp   int32
 	fetchBack   time.Duration
 	shutdownMax time.Duration
+	rebalance   *bool // nil: unset (default true)
+	imbalance   time.Duration
 }
 
 var clusterProps = []property{
@@ -56,6 +58,8 @@ var clusterProps = []property{
 	{name: "replica.fetch.max.bytes", def: "1048576", set: num(1, math.MaxInt32, func(c *serveConfig, n int64) { c.cl.fetchMax = int32(n) })},
 	{name: "replica.fetch.response.max.bytes", def: "10485760", set: num(1, math.MaxInt32, func(c *serveConfig, n int64) { c.cl.fetchResp = int32(n) })},
 	{name: "replica.fetch.backoff.ms", def: "100", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.cl.fetchBack = d })},
+	{name: "auto.leader.rebalance.enable", def: "true", set: boolean(func(c *serveConfig, b bool) { c.cl.rebalance = &b })},
+	{name: "leader.imbalance.check.interval.seconds", def: "300", set: duration(1, time.Second, func(c *serveConfig, d time.Duration) { c.cl.imbalance = d })},
 	{name: "controlled.shutdown.timeout.ms", def: "10000", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.cl.shutdownMax = d })},
 }
 
@@ -143,6 +147,10 @@ func (c *serveConfig) finishCluster() (string, error) {
 	set(&cc.ReplicaFetchWait, cl.fetchWait)
 	set(&cc.ReplicaFetchBackoff, cl.fetchBack)
 	set(&cc.ShutdownTimeout, cl.shutdownMax)
+	set(&cc.LeaderImbalanceCheck, cl.imbalance)
+	if cl.rebalance != nil {
+		cc.AutoLeaderRebalance = *cl.rebalance
+	}
 	if cl.fetchMax > 0 {
 		cc.ReplicaFetchMaxB = cl.fetchMax
 	}

@@ -168,8 +168,7 @@ func init() {
 		log.cleaner.threads log.cleaner.io.buffer.size log.cleaner.io.buffer.load.factor
 		log.cleaner.io.max.bytes.per.second
 		compression.type compression.gzip.level compression.lz4.level compression.zstd.level
-		unclean.leader.election.enable auto.leader.rebalance.enable
-		leader.imbalance.check.interval.seconds leader.imbalance.per.broker.percentage
+		unclean.leader.election.enable leader.imbalance.per.broker.percentage
 
 		offsets.topic.replication.factor offsets.topic.compression.codec offsets.load.buffer.size
 		offsets.commit.timeout.ms offsets.commit.required.acks
