@@ -84,6 +84,7 @@ func (ps *produceState) doneOne() {
 			}
 			return
 		}
+		ps.c.n.addLeaderHints(ps.resp)
 		ps.c.respond(ps.resp)
 	}
 }
@@ -114,6 +115,7 @@ func (n *Node) produce(c *call, req *kmsg.ProduceRequest) {
 			rp := &resp.Topics[i].Partitions[j]
 			if code, msg := n.appendPartition(ps, req.Acks, t, rt.Topic, minISR, &rt.Partitions[j], rp); code != 0 {
 				rp.ErrorCode, rp.ErrorMessage = code, msg
+				n.leaderHint(t, rt.Partitions[j].Partition, rp)
 			}
 		}
 	}
@@ -156,6 +158,7 @@ func (n *Node) appendPartition(ps *produceState, acks int16, t *topic, name stri
 	err := n.appendAsLeader(p, in.Records, acks, ps.timeout, func(res segstore.AppendResult) {
 		if res.Err != nil {
 			out.ErrorCode, out.ErrorMessage = errCode(res.Err), errMsg(res.Err)
+			n.leaderHint(t, p.index, out)
 			n.logAppendError(p, res.Err)
 		} else {
 			out.BaseOffset, out.LogAppendTime = res.BaseOffset, res.LogAppendTime

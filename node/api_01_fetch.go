@@ -264,7 +264,7 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 	if l == nil {
 		it.err = kerr.LeaderNotAvailable.Code
 		if op.n.cluster != nil {
-			it.err = errCode(op.n.notLeaderErr(p))
+			op.notLeader(it)
 		}
 		return
 	}
@@ -288,7 +288,7 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 		// Kafka serves consumers from followers (KIP-392) to clients that
 		// send their metadata (v11+), up to the follower's high watermark.
 		if p.fol.Load() == nil || op.version < 11 {
-			it.err = errCode(op.n.notLeaderErr(p))
+			op.notLeader(it)
 			return
 		}
 	}
@@ -313,6 +313,15 @@ func (op *fetchOp) readPartition(it *fetchItem, limit *int64, minOne *bool) {
 		return // written but not yet committed: nothing to read, as in Kafka
 	}
 	op.readRange(it, l, hw, limit, minOne)
+}
+
+// notLeader answers NOT_LEADER_OR_FOLLOWER (or LEADER_NOT_AVAILABLE) with,
+// for v16+, the current leader as a KIP-951 hint.
+func (op *fetchOp) notLeader(it *fetchItem) {
+	it.err = errCode(op.n.notLeaderErr(it.p))
+	if st := it.p.state(); op.version >= 16 && it.err == kerr.NotLeaderForPartition.Code && st.Leader >= 0 {
+		it.hasLeader, it.leaderID, it.leaderEpoch = true, st.Leader, st.LeaderEpoch
+	}
 }
 
 // readRange reads it's records from it.offset below bound (the HW for

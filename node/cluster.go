@@ -41,6 +41,7 @@ type cluster struct {
 	fenced      atomic.Bool
 	applied     chan struct{} // OnApply's wake-up (cap 1)
 	swept       bool          // stray logs deleted (sweepStrays); under adminMu
+	caughtUp    atomic.Bool   // the metadata has reached this broker's registration
 
 	viewMu sync.Mutex
 	view   *ctrl.State   // last metadata reconciled (a private clone)
@@ -189,7 +190,12 @@ func (c *cluster) followMetadata() {
 			continue
 		}
 		if c.cfg.Broker {
+			c.n.log.Debug("reconciling metadata", "index", s.AppliedIndex)
 			c.reconcile(s)
+			c.n.log.Debug("reconciled metadata", "index", s.AppliedIndex)
+		}
+		if e := c.epoch.Load(); e != 0 && s.AppliedIndex >= uint64(e) && !c.caughtUp.Swap(true) {
+			c.n.log.Info("metadata caught up; serving clients", "index", s.AppliedIndex, "epoch", e)
 		}
 		c.viewMu.Lock()
 		c.view = s

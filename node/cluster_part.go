@@ -118,11 +118,13 @@ func (c *cluster) syncHW(p *partition) {
 func (c *cluster) alterPartition(t *topic, p *partition) func(repl.AlterRequest) {
 	return func(req repl.AlterRequest) {
 		go func() {
+			c.n.log.Debug("AlterPartition proposing", "topic", t.name, "partition", p.index, "isr", req.ISR, "epoch", req.PartitionEpoch)
 			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 			defer cancel()
 			cp, err := c.client.AlterPartition(ctx, ctrl.AlterPartitionRequest{
 				BrokerID: c.n.cfg.NodeID, BrokerEpoch: c.epoch.Load(), Topic: t.name, TopicID: t.id,
 				Partition: p.index, LeaderEpoch: req.LeaderEpoch, PartitionEpoch: req.PartitionEpoch, ISR: req.ISR})
+			c.n.log.Debug("AlterPartition answered", "topic", t.name, "partition", p.index, "isr", req.ISR, "err", err)
 			resp := repl.AlterResponse{LeaderEpoch: req.LeaderEpoch, Err: err}
 			if err == nil && cp != nil {
 				resp.PartitionEpoch, resp.ISR = cp.PartitionEpoch, cp.ISR

@@ -283,8 +283,10 @@ func TestClusterAdminAndGroups(t *testing.T) {
 	}
 }
 
-// TestClusterRestartCatchesUp: a broker stopped while writes continue
-// rejoins the ISR after restarting, and its replica matches the leader's.
+// TestClusterRestartCatchesUp: the leader stopped while writes continue
+// (controlled shutdown moves its leadership) rejoins the ISR after
+// restarting, its replica matches the new leader's byte for byte, and a
+// preferred-replica election gives it its leadership back.
 func TestClusterRestartCatchesUp(t *testing.T) {
 	tc := startCluster(t, 3, nil)
 	tc.waitBrokers(3)
@@ -301,27 +303,40 @@ func TestClusterRestartCatchesUp(t *testing.T) {
 			}
 		}
 	}
-	produce(100)
-	md, _ := adm.Metadata(ctx, "r")
-	leader := md.Topics["r"].Partitions[0].Leader
-	victim := int(leader) % 3 // a follower: node ids are 1..3, index = id-1; leader+1 mod 3
-	tc.stop(victim)
-	produce(200) // ISR shrinks (controlled shutdown) and writes go on with 2
-	tc.restart(victim)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	partition := func() kadm.PartitionDetail {
 		md, err := adm.Metadata(ctx, "r")
-		if err == nil && len(md.Topics["r"].Partitions[0].ISR) == 3 {
-			break
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted broker did not rejoin the ISR: %+v", md.Topics["r"].Partitions[0])
-		}
-		time.Sleep(50 * time.Millisecond)
+		return md.Topics["r"].Partitions[0]
 	}
+	waitFor := func(what string, ok func(kadm.PartitionDetail) bool) kadm.PartitionDetail {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			p := partition()
+			if ok(p) {
+				return p
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %+v", what, p)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	produce(100)
+	first := partition()
+	victim := first.Leader
+	if victim != first.Replicas[0] {
+		t.Fatalf("leader %d is not the preferred replica %v", victim, first.Replicas)
+	}
+	tc.stop(int(victim - 1))
+	produce(200) // leadership moved and the ISR shrank; writes go on with 2
+	tc.restart(int(victim - 1))
+	now := waitFor("restarted broker did not rejoin the ISR", func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
 	produce(10)
-	ln := tc.nodes[leader-1].reg.partition("r", 0).getLog()
-	vn := tc.nodes[victim].reg.partition("r", 0).getLog()
+	ln := tc.nodes[now.Leader-1].reg.partition("r", 0).getLog()
+	vn := tc.nodes[victim-1].reg.partition("r", 0).getLog()
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && vn.Offsets().End != ln.Offsets().End {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -336,4 +351,13 @@ func TestClusterRestartCatchesUp(t *testing.T) {
 	if ln.Offsets().End != 310 || string(a) != string(b) {
 		t.Fatalf("replica differs: leader end %d (%d bytes), restarted end %d (%d bytes)", ln.Offsets().End, len(a), vn.Offsets().End, len(b))
 	}
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"r": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res["r"][0]; r.Err != nil {
+		t.Fatalf("preferred election: %v", r.Err)
+	}
+	waitFor("leadership did not return to the preferred replica", func(p kadm.PartitionDetail) bool { return p.Leader == victim })
+	produce(10)
 }

@@ -208,7 +208,10 @@ func TestKconnBadResponses(t *testing.T) {
 func TestKconnContextAbortsParkedRequest(t *testing.T) {
 	addr := kconnServer(t, func(c net.Conn) {
 		readKafkaRequest(c)
-		io.Copy(io.Discard, c) // never answer
+		// Never answer; hang up after a while so that a Request ignoring
+		// its ctx fails the test instead of hanging it.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
 	})
 	c := dialTest(t, addr)
 	req := kmsg.NewPtrMetadataRequest()
@@ -223,6 +226,9 @@ func TestKconnContextAbortsParkedRequest(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("cancel took %v", d)
+	}
+	if _, err := c.Request(context.Background(), req); err == nil {
+		t.Fatal("request on a conn whose last request was cancelled succeeded")
 	}
 
 	c2 := dialTest(t, addr)

@@ -20,10 +20,12 @@ import (
 // (what to ask, how to truncate, where the HW is) are repl.Follower's; the
 // loop (replfetch_loop.go) does the I/O around it.
 //
-// Lock order: replicaFetchers.mu, then followState.mu, then segstore's and
-// partition.watchMu (HandleFetch appends and setHW wakes watchers under
-// followState.mu). No lock is held across the network: a fetch parked at
-// the leader holds nothing unfollow needs.
+// Locks: replicaFetchers.mu guards the maps and each fetcher's address and
+// partitions; it is never held with a followState.mu. followState.mu is held
+// while the fetcher calls into its Follower, so segstore's locks and
+// partition.watchMu (setHW wakes watchers) come after it. No lock is held
+// across the network: a fetch parked at the leader holds nothing that
+// follow, unfollow or close need.
 
 // fetcherConfig is what the replica fetchers need of the broker.
 type fetcherConfig struct {

@@ -165,7 +165,9 @@ func (fe *fetcher) round(sts []*followState, addr string) {
 	}
 	conn, err := fe.connect(addr)
 	if err != nil {
-		fe.requestFailed(err)
+		if fe.ctx.Err() == nil {
+			fe.requestFailed(err)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(fe.ctx, fe.r.cfg.wait+replicaSocketTimeout)
@@ -242,6 +244,7 @@ func (fe *fetcher) connect(addr string) (*kconn, error) {
 		return nil, err
 	}
 	fe.conn, fe.connAddr = c, addr
+	fe.log.Info("replica fetcher connected", "addr", addr)
 	return c, nil
 }
 

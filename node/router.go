@@ -64,6 +64,16 @@ func (n *Node) Serve(req *netpoll.Request) {
 		n.reject(req, "unsupported API version")
 		return
 	}
+	if c := n.cluster; c != nil && !c.caughtUp.Load() && req.Key != apiVersionsKey {
+		// A (re)starting broker's metadata is what its own log replay
+		// gave it until it catches up with the controllers: stale leaders
+		// and ISRs. Kafka brokers do not serve before that either; the
+		// client tries another bootstrap broker.
+		n.log.Debug("closing connection: catching up with the cluster metadata", "remote", req.RemoteAddr(), "api_key", req.Key)
+		req.NoResponse()
+		req.Conn.Close()
+		return
+	}
 	kr := kmsg.RequestForKey(req.Key)
 	kr.SetVersion(req.Version)
 	if err := kr.ReadFrom(req.Body); err != nil {
