@@ -42,6 +42,7 @@ type cluster struct {
 	applied     chan struct{} // OnApply's wake-up (cap 1)
 	swept       bool          // stray logs deleted (sweepStrays); under adminMu
 	caughtUp    atomic.Bool   // the metadata has reached this broker's registration
+	gate        *gate         // client requests wait for caughtUp
 
 	viewMu sync.Mutex
 	view   *ctrl.State   // last metadata reconciled (a private clone)
@@ -63,6 +64,7 @@ func newCluster(n *Node) (*cluster, error) {
 	c := &cluster{n: n, cfg: cfg, incarnation: base64.RawURLEncoding.EncodeToString(b[:]),
 		applied: make(chan struct{}, 1), viewCh: make(chan struct{}), view: ctrl.NewState()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.gate = newGate(n.serveAdmitted)
 	voters := map[uint64]string{}
 	for id, addr := range cfg.Voters {
 		voters[ctrl.RaftID(id)] = addr
@@ -196,6 +198,9 @@ func (c *cluster) followMetadata() {
 		}
 		if e := c.epoch.Load(); e != 0 && s.AppliedIndex >= uint64(e) && !c.caughtUp.Swap(true) {
 			c.n.log.Info("metadata caught up; serving clients", "index", s.AppliedIndex, "epoch", e)
+		}
+		if c.caughtUp.Load() {
+			c.gate.release()
 		}
 		c.viewMu.Lock()
 		c.view = s

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/ctrl"
 )
 
 // testCluster is n in-process nodes, each broker + controller, on loopback.
@@ -57,6 +59,7 @@ func startCluster(t testing.TB, size int, mod func(*Config)) *testCluster {
 		cfg.Net.Loops = 1
 		cfg.NumaPinning = "off"
 		cfg.Cluster = DefaultClusterConfig(voters)
+		cfg.Cluster.ShutdownTimeout = 2 * time.Second
 		if mod != nil {
 			mod(&cfg)
 		}
@@ -303,14 +306,21 @@ func TestClusterRestartCatchesUp(t *testing.T) {
 			}
 		}
 	}
-	partition := func() kadm.PartitionDetail {
-		md, err := adm.Metadata(ctx, "r")
-		if err != nil {
-			t.Fatal(err)
+	// The committed state as a live node applied it (kadm's Metadata may
+	// answer from kgo's metadata cache, which can be seconds old).
+	partition := func() ctrl.Partition {
+		for _, n := range tc.nodes {
+			if n != nil && !n.closing.Load() {
+				v, _ := n.cluster.currentView()
+				if t := v.Topics["r"]; t != nil {
+					return t.Partitions[0]
+				}
+			}
 		}
-		return md.Topics["r"].Partitions[0]
+		t.Fatal("no live node knows topic r")
+		return ctrl.Partition{}
 	}
-	waitFor := func(what string, ok func(kadm.PartitionDetail) bool) kadm.PartitionDetail {
+	waitFor := func(what string, ok func(ctrl.Partition) bool) ctrl.Partition {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			p := partition()
@@ -332,7 +342,7 @@ func TestClusterRestartCatchesUp(t *testing.T) {
 	tc.stop(int(victim - 1))
 	produce(200) // leadership moved and the ISR shrank; writes go on with 2
 	tc.restart(int(victim - 1))
-	now := waitFor("restarted broker did not rejoin the ISR", func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
+	now := waitFor("restarted broker did not rejoin the ISR", func(p ctrl.Partition) bool { return len(p.ISR) == 3 })
 	produce(10)
 	ln := tc.nodes[now.Leader-1].reg.partition("r", 0).getLog()
 	vn := tc.nodes[victim-1].reg.partition("r", 0).getLog()
@@ -356,8 +366,12 @@ func TestClusterRestartCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := res["r"][0]; r.Err != nil {
-		t.Fatalf("preferred election: %v", r.Err)
+		for _, n := range tc.nodes {
+			v, _ := n.cluster.currentView()
+			t.Logf("node %d view @%d: victim %+v partition %+v", n.cfg.NodeID, v.AppliedIndex, v.Brokers[victim], v.Topics["r"].Partitions[0])
+		}
+		t.Fatalf("preferred election: %v (%s)", r.Err, r.ErrMessage)
 	}
-	waitFor("leadership did not return to the preferred replica", func(p kadm.PartitionDetail) bool { return p.Leader == victim })
+	waitFor("leadership did not return to the preferred replica", func(p ctrl.Partition) bool { return p.Leader == victim })
 	produce(10)
 }

@@ -64,16 +64,15 @@ func (n *Node) Serve(req *netpoll.Request) {
 		n.reject(req, "unsupported API version")
 		return
 	}
-	if c := n.cluster; c != nil && !c.caughtUp.Load() && req.Key != apiVersionsKey {
-		// A (re)starting broker's metadata is what its own log replay
-		// gave it until it catches up with the controllers: stale leaders
-		// and ISRs. Kafka brokers do not serve before that either; the
-		// client tries another bootstrap broker.
-		n.log.Debug("closing connection: catching up with the cluster metadata", "remote", req.RemoteAddr(), "api_key", req.Key)
-		req.NoResponse()
-		req.Conn.Close()
-		return
+	if c := n.cluster; c != nil && req.Key != apiVersionsKey && !c.gate.admit(req) {
+		return // held until the metadata caught up (cluster_gate.go)
 	}
+	n.serveAdmitted(req)
+}
+
+// serveAdmitted decodes and dispatches a request that passed the gate.
+func (n *Node) serveAdmitted(req *netpoll.Request) {
+	def := apis[req.Key]
 	kr := kmsg.RequestForKey(req.Key)
 	kr.SetVersion(req.Version)
 	if err := kr.ReadFrom(req.Body); err != nil {
