@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/segstore"
 )
 
 // FetchRequest is one partition of a follower's Fetch (replica id set).
@@ -64,7 +66,7 @@ func (l *Leader) handleFetchLocked(req FetchRequest) (FetchDecision, effects) {
 	offs := l.log.Offsets()
 	d := FetchDecision{HighWatermark: l.hw, LogStartOffset: offs.Start}
 	if req.LastFetchedEpoch >= 0 {
-		ep, end := l.log.EndOffsetForEpoch(req.LastFetchedEpoch)
+		ep, end := l.endOffsetForEpochLocked(req.LastFetchedEpoch)
 		if ep < req.LastFetchedEpoch || end < req.FetchOffset {
 			// The follower's log holds batches the leader does not have (or
 			// not in that epoch): it must truncate before it fetches. Its LEO
@@ -171,6 +173,40 @@ func (l *Leader) EndOffsetForEpoch(currentLeaderEpoch, epoch int32) (EpochEnd, e
 	case currentLeaderEpoch > l.epoch:
 		return EpochEnd{-1, -1}, fmt.Errorf("%w: request epoch %d, leader epoch %d", kerr.UnknownLeaderEpoch, currentLeaderEpoch, l.epoch)
 	}
-	ep, end := l.log.EndOffsetForEpoch(epoch)
+	ep, end := l.endOffsetForEpochLocked(epoch)
 	return EpochEnd{Epoch: ep, EndOffset: end}, nil
+}
+
+// endOffsetForEpochLocked answers as Kafka's leader epoch cache does once
+// the leader has assigned its epoch (at election, before any batch of it):
+// the current epoch starts at epochStart even while the log holds none of
+// its batches, and an epoch older than every known one ends where the
+// oldest known one starts (Kafka's (requested, next start) answer, so a
+// follower holding only such older batches truncates to there).
+func (l *Leader) endOffsetForEpochLocked(epoch int32) (int32, int64) {
+	leo := l.log.Offsets().End
+	if epoch >= l.epoch {
+		if epoch > l.epoch {
+			return -1, -1 // newer than this leader knows
+		}
+		return l.epoch, leo
+	}
+	el, ok := l.log.(interface{ Epochs() []segstore.EpochEntry })
+	if !ok {
+		return l.log.EndOffsetForEpoch(epoch)
+	}
+	entries := el.Epochs()
+	if len(entries) == 0 || entries[len(entries)-1].Epoch < l.epoch {
+		// The virtual entry of the current epoch, not written yet.
+		entries = append(slices.Clone(entries), segstore.EpochEntry{Epoch: l.epoch, StartOffset: l.epochStart})
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].Epoch <= epoch {
+			if i == len(entries)-1 {
+				return entries[i].Epoch, leo
+			}
+			return entries[i].Epoch, entries[i+1].StartOffset
+		}
+	}
+	return epoch, entries[0].StartOffset
 }

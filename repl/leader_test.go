@@ -42,6 +42,7 @@ func (m *memLeaderLog) Offsets() segstore.Offsets {
 func (m *memLeaderLog) EndOffsetForEpoch(e int32) (int32, int64) {
 	return endOffsetFor(m.epochs, m.end, e)
 }
+func (m *memLeaderLog) Epochs() []segstore.EpochEntry { return m.epochs }
 
 // leaderRig is a Leader over a memLeaderLog that records its AlterPartition
 // proposals.
@@ -266,5 +267,33 @@ func TestMinInsyncReplicas(t *testing.T) {
 	want("c", kerr.NotLeaderForPartition)
 	if err := r.l.CheckAppend(1); !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("CheckAppend after Resign: %v", err)
+	}
+}
+
+// TestDivergenceAgainstUnwrittenEpoch: a new leader whose log holds nothing
+// of its own epoch yet (here: an empty log in epoch 1) answers a follower
+// that fetched epoch 0 batches as Kafka's leader, whose epoch cache got the
+// new epoch at election: epoch 0 ends at 0, so the follower truncates
+// everything it has. Before, the answer was (-1, -1), which the follower
+// cannot act on.
+func TestDivergenceAgainstUnwrittenEpoch(t *testing.T) {
+	log := &memLeaderLog{}
+	l := NewLeader(LeaderConfig{BrokerID: 2, Clock: newFakeClock(), AlterPartition: func(AlterRequest) {}}, log,
+		PartitionState{Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}}, 0)
+	d := l.HandleFetch(FetchRequest{ReplicaID: 3, CurrentLeaderEpoch: 1, FetchOffset: 1, LastFetchedEpoch: 0})
+	if d.Err != nil || d.Diverging == nil || *d.Diverging != (EpochEnd{Epoch: 0, EndOffset: 0}) {
+		t.Fatalf("decision %+v, diverging %+v; want diverging (0, 0)", d, d.Diverging)
+	}
+	got, err := l.EndOffsetForEpoch(1, 0)
+	if err != nil || got != (EpochEnd{Epoch: 0, EndOffset: 0}) {
+		t.Fatalf("EndOffsetForEpoch(0) = %+v, %v; want (0, 0)", got, err)
+	}
+	// With epoch 0 batches [0, 5) and epoch 1 not written yet (LEO 5).
+	log.end, log.epochs = 5, []segstore.EpochEntry{{Epoch: 0, StartOffset: 0}}
+	l = NewLeader(LeaderConfig{BrokerID: 2, Clock: newFakeClock(), AlterPartition: func(AlterRequest) {}}, log,
+		PartitionState{Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{2, 3}}, 0)
+	d = l.HandleFetch(FetchRequest{ReplicaID: 3, CurrentLeaderEpoch: 1, FetchOffset: 7, LastFetchedEpoch: 0})
+	if d.Diverging == nil || *d.Diverging != (EpochEnd{Epoch: 0, EndOffset: 5}) {
+		t.Fatalf("diverging %+v, want (0, 5)", d.Diverging)
 	}
 }
