@@ -253,7 +253,7 @@ func (c *cluster) heartbeatLoop() {
 				continue
 			}
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.SessionTimeout/2)
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.heartbeatTimeout())
 		r, err := c.client.Heartbeat(ctx, ctrl.HeartbeatRequest{BrokerID: c.n.cfg.NodeID, BrokerEpoch: c.epoch.Load(),
 			MetadataOffset: c.appliedIndex()})
 		cancel()

@@ -31,7 +31,7 @@ type ClusterConfig struct {
 	SessionTimeout    time.Duration // broker.session.timeout.ms (9 s, Kafka's)
 	// SessionGrace is how long a newly active controller waits for a
 	// broker's first heartbeat before fencing it (sluice-only; default
-	// 4 heartbeat intervals, at least 1 s).
+	// 2 heartbeat timeouts + 1 interval, at least 2 s, at most the session).
 	SessionGrace time.Duration
 	// RaftTick is the controller's raft tick (sluice-only, 50 ms); an
 	// election takes 10-20 ticks.
@@ -91,7 +91,10 @@ func (c *ClusterConfig) validate(nodeID int32) error {
 			c.SessionTimeout, c.HeartbeatInterval)
 	}
 	if c.SessionGrace <= 0 {
-		c.SessionGrace = max(4*c.HeartbeatInterval, time.Second)
+		// Longer than a heartbeat that hung on the old (stopped) controller
+		// (heartbeatTimeout) plus an interval plus finding the new one, or
+		// live brokers get fenced when the controller hangs.
+		c.SessionGrace = min(max(2*c.heartbeatTimeout()+c.HeartbeatInterval, 2*time.Second), c.SessionTimeout)
 	}
 	if c.RaftTick <= 0 {
 		c.RaftTick = 50 * time.Millisecond
@@ -118,6 +121,12 @@ func (c *ClusterConfig) validate(nodeID int32) error {
 		c.ShutdownTimeout = 10 * time.Second
 	}
 	return nil
+}
+
+// heartbeatTimeout bounds one heartbeat call, so a broker whose controller
+// hangs moves on to the next voter well inside the new controller's grace.
+func (c *ClusterConfig) heartbeatTimeout() time.Duration {
+	return min(c.SessionTimeout/2, max(4*c.HeartbeatInterval, time.Second))
 }
 
 // voterIDs returns the voters' node ids, sorted.
