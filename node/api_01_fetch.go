@@ -88,18 +88,18 @@ const (
 // fetchOp is one fetch request being served. run reads and either answers
 // or parks the op; a wake or the timer resumes it on another goroutine.
 type fetchOp struct {
-	n        *Node
-	c        *call
-	version  int16
-	minBytes int32
-	maxBytes int64
-	deadline time.Time
-	canWait  bool
-	follower bool
+	n         *Node
+	c         *call
+	version   int16
+	minBytes  int32
+	maxBytes  int64
+	deadline  time.Time
+	canWait   bool
+	follower  bool
 	replicaID int32
-	readComm bool
-	items    []fetchItem
-	itemsBuf *[]fetchItem // pooled backing of items
+	readComm  bool
+	items     []fetchItem
+	itemsBuf  *[]fetchItem // pooled backing of items
 
 	sessMode  int
 	sess      *fetchSession

@@ -3,11 +3,11 @@ package node
 import (
 	"fmt"
 	"maps"
-	"path/filepath"
-	"strings"
 	"net"
-	"strconv"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/sluicemq/sluice/ctrl"
 	"github.com/sluicemq/sluice/ioring/vfs"

@@ -47,7 +47,7 @@ type ClusterConfig struct {
 	// LeaderImbalanceCheck (leader.imbalance.check.interval.seconds, 300 s).
 	// sluice does not apply leader.imbalance.per.broker.percentage: any
 	// partition not led by its live, in-sync preferred replica moves.
-	AutoLeaderRebalance bool
+	AutoLeaderRebalance  bool
 	LeaderImbalanceCheck time.Duration
 	// ShutdownTimeout bounds controlled shutdown (moving leadership away)
 	// before Close gives up and exits anyway.
