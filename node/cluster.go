@@ -192,9 +192,7 @@ func (c *cluster) followMetadata() {
 			continue
 		}
 		if c.cfg.Broker {
-			c.n.log.Debug("reconciling metadata", "index", s.AppliedIndex)
 			c.reconcile(s)
-			c.n.log.Debug("reconciled metadata", "index", s.AppliedIndex)
 		}
 		if e := c.epoch.Load(); e != 0 && s.AppliedIndex >= uint64(e) && !c.caughtUp.Swap(true) {
 			c.n.log.Info("metadata caught up; serving clients", "index", s.AppliedIndex, "epoch", e)
@@ -373,15 +371,4 @@ func (c *cluster) rebalanceLeaders() {
 			c.n.log.Warn("preferred leader election failed", "err", err)
 		}
 	}
-}
-
-// controllerID is the node id of the active controller, or -1.
-func (c *cluster) controllerID() int32 {
-	if c.raft == nil {
-		return -1 // broker-only: not tracked yet
-	}
-	if id := c.raft.LeaderID(); id > 0 {
-		return int32(id - 1)
-	}
-	return -1
 }

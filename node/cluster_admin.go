@@ -141,10 +141,10 @@ func (n *Node) brokers() []brokerInfo {
 	s, _ := n.cluster.currentView()
 	var out []brokerInfo
 	for _, b := range s.LiveBrokers() {
-		if len(b.Listeners) == 0 {
+		e, ok := brokerEndpoint(b)
+		if !ok {
 			continue
 		}
-		e := b.Listeners[0]
 		bi := brokerInfo{id: b.ID, host: e.Host, port: e.Port}
 		if b.Rack != "" {
 			r := b.Rack

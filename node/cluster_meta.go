@@ -139,17 +139,26 @@ func offlineReplicas(s *ctrl.State, replicas []int32) []int32 {
 	return out
 }
 
-// brokerAddr is the Kafka listener of broker id in s, or "".
-func brokerAddr(s *ctrl.State, id int32) string {
-	b := s.Brokers[id]
+// brokerEndpoint is broker b's Kafka listener (the one named PLAINTEXT,
+// else the first); false when b is unknown or has none.
+func brokerEndpoint(b *ctrl.Broker) (ctrl.Endpoint, bool) {
 	if b == nil || len(b.Listeners) == 0 {
-		return ""
+		return ctrl.Endpoint{}, false
 	}
 	e := b.Listeners[0]
 	for _, l := range b.Listeners {
 		if l.Name == "PLAINTEXT" {
 			e = l
 		}
+	}
+	return e, true
+}
+
+// brokerAddr is the Kafka listener of broker id in s, or "".
+func brokerAddr(s *ctrl.State, id int32) string {
+	e, ok := brokerEndpoint(s.Brokers[id])
+	if !ok {
+		return ""
 	}
 	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"sort"
 	"time"
 )
 
@@ -127,14 +126,4 @@ func (c *ClusterConfig) validate(nodeID int32) error {
 // hangs moves on to the next voter well inside the new controller's grace.
 func (c *ClusterConfig) heartbeatTimeout() time.Duration {
 	return min(c.SessionTimeout/2, max(4*c.HeartbeatInterval, time.Second))
-}
-
-// voterIDs returns the voters' node ids, sorted.
-func (c *ClusterConfig) voterIDs() []int32 {
-	ids := make([]int32, 0, len(c.Voters))
-	for id := range c.Voters {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
 }

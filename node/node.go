@@ -314,12 +314,3 @@ func reachableHost() string {
 	}
 	return "127.0.0.1"
 }
-
-// ControllerAddr is the bound controller listener of a voter (nil for
-// standalone and broker-only nodes).
-func (n *Node) ControllerAddr() net.Addr {
-	if n.cluster == nil || n.cluster.net == nil {
-		return nil
-	}
-	return n.cluster.net.Addr()
-}
