@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"testing"
@@ -22,22 +23,22 @@ type testCluster struct {
 	cfgs  []Config
 }
 
-// reservePorts finds n free loopback ports (released before use, so a
-// race with another process is possible but rare).
+// reservePorts finds n bindable loopback ports below Linux's ephemeral
+// range (32768+). They are released before the nodes bind them; taken from
+// the ephemeral range, a client socket could grab one in between.
 func reservePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var out []int
-	var ls []net.Listener
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for p := 20000 + rand.IntN(12000-4*n); len(out) < n && p < 32768; p++ {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
 		l.Close()
+		out = append(out, p)
+	}
+	if len(out) < n {
+		t.Fatalf("found only %d free ports below 32768", len(out))
 	}
 	return out
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,14 +75,26 @@ func startProcCluster(t *testing.T, size int, extra ...string) *procCluster {
 // before use: another process could take one meanwhile, which is rare).
 func reservePortsProc(t *testing.T, n int) []int {
 	t.Helper()
-	seen := map[int]bool{}
+	return portsBelowEphemeral(t, n)
+}
+
+// portsBelowEphemeral finds n bindable loopback ports below Linux's
+// ephemeral range (32768+). The ports are released before the nodes bind
+// them; from the ephemeral range, a port-0 listener (another node's metrics)
+// or a client socket could take one in between.
+func portsBelowEphemeral(t *testing.T, n int) []int {
+	t.Helper()
 	var out []int
-	for len(out) < n {
-		p := freePort(t)
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+	for p := 20000 + rand.IntN(12000-4*n); len(out) < n && p < 32768; p++ {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
 		}
+		l.Close()
+		out = append(out, p)
+	}
+	if len(out) < n {
+		t.Fatalf("found only %d free ports below 32768", len(out))
 	}
 	return out
 }
