@@ -31,6 +31,7 @@ func (c *cluster) becomeLeader(t *topic, p *partition, ps repl.PartitionState) {
 		cur.Resign()
 	}
 	l := p.getLog()
+	l.SetColdWrites(false) // consumers read a leader's tail
 	ldr := repl.NewLeader(repl.LeaderConfig{
 		BrokerID: c.n.cfg.NodeID, LagTimeMax: c.cfg.ReplicaLagTimeMax, MinISR: c.n.minInsync(t),
 		Clock: clockFunc(c.n.cfg.Now), AlterPartition: c.alterPartition(t, p),
@@ -67,6 +68,7 @@ func (c *cluster) becomeFollower(s *ctrl.State, p *partition, ps repl.PartitionS
 		c.n.log.Warn("leader has no listener in the metadata", "topic", p.topic.name, "partition", p.index, "leader", ps.Leader)
 		return
 	}
+	p.getLog().SetColdWrites(!c.cfg.KeepFollowerPages)
 	f := repl.NewFollower(repl.FollowerConfig{BrokerID: c.n.cfg.NodeID}, p.getLog(), ps.Leader, ps.LeaderEpoch, p.hw.Load())
 	p.fol.Store(f)
 	c.fetch.follow(p, f, ps.Leader, addr)

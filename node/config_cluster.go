@@ -51,6 +51,11 @@ type ClusterConfig struct {
 	// ShutdownTimeout bounds controlled shutdown (moving leadership away)
 	// before Close gives up and exits anyway.
 	ShutdownTimeout time.Duration
+	// KeepFollowerPages leaves a follower's appended data in the page cache
+	// (log.follower.page.cache=keep). By default a follower's synced pages
+	// are dropped (segstore.Log.SetColdWrites): nothing reads them unless it
+	// becomes leader, and recycled pages cost less than new ones.
+	KeepFollowerPages bool
 }
 
 // DefaultClusterConfig returns the defaults for a node with the given roles

@@ -10,6 +10,9 @@
 # They alternate within each run; the table shows medians over RUNS runs and
 # the cluster/single throughput ratio. All processes share this machine's
 # cores and disk: the cluster does three times the writes and fsyncs.
+# "cpu %" is the machine's busy share (both vCPUs, iowait counted idle)
+# while the producer ran. CLUSTER_OPTS adds --override flags to every
+# cluster node (e.g. "--override log.follower.page.cache=keep").
 #   RUNS=3 RECORDS=300000 scripts/bench-cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +50,7 @@ start_cluster() {
     "$WORK/sluice" serve --log-dirs "$WORK/n$i" --metrics-listen "" --override log.flush.policy=ack \
       --override node.id=$i --override controller.quorum.voters="$voters" \
       --override listeners="PLAINTEXT://127.0.0.1:${kp[$((i-1))]},CONTROLLER://127.0.0.1:${cp[$((i-1))]}" \
-      --override controller.listener.names=CONTROLLER --override min.insync.replicas=2 2>"$WORK/n$i.err" &
+      --override controller.listener.names=CONTROLLER --override min.insync.replicas=2 ${CLUSTER_OPTS:-} 2>"$WORK/n$i.err" &
     pids+=($!)
     brokers+="${brokers:+,}127.0.0.1:${kp[$((i-1))]}"
   done
@@ -72,17 +75,20 @@ for run in $(seq "$RUNS"); do
   for setup in single cluster; do
     "start_$setup"
     rf=1; [ "$setup" = cluster ] && rf=3
+    read -r _ a b c d e f g _ </proc/stat; t0=$((a+b+c+d+e+f+g)) i0=$((d+e))
     "$WORK/sluice" bench produce --brokers "$brokers" --topic bench --records "$RECORDS" --partitions 6 \
       --replication-factor "$rf" --record-size 1024 --acks all --json --quiet >"$WORK/p.json"
-    printf '%s %s %s %s %s %s\n' "$setup" "$(field "$WORK/p.json" 'd["mb_per_s"]')" \
+    read -r _ a b c d e f g _ </proc/stat; t1=$((a+b+c+d+e+f+g)) i1=$((d+e))
+    busy=$(( 100 - 100 * (i1 - i0) / (t1 - t0) ))
+    printf '%s %s %s %s %s %s %s\n' "$setup" "$(field "$WORK/p.json" 'd["mb_per_s"]')" \
       "$(field "$WORK/p.json" 'd["records_per_s"]')" "$(field "$WORK/p.json" 'd["latency"]["p50_ms"]')" \
-      "$(field "$WORK/p.json" 'd["latency"]["p99_ms"]')" "$(field "$WORK/p.json" 'd["errors"]')" | tee -a "$rows" >&2
+      "$(field "$WORK/p.json" 'd["latency"]["p99_ms"]')" "$(field "$WORK/p.json" 'd["errors"]')" "$busy" | tee -a "$rows" >&2
     stop_all
   done
 done
 col() { awk -v b="$1" -v c="$2" '$1==b {print $c}' "$rows" | median; }
-printf '%-8s %12s %12s %10s %10s %8s\n' setup "MB/s" "records/s" "p50 ms" "p99 ms" errors
+printf '%-8s %12s %12s %10s %10s %8s %8s\n' setup "MB/s" "records/s" "p50 ms" "p99 ms" errors "cpu %"
 for s in single cluster; do
-  printf '%-8s %12.1f %12.0f %10.2f %10.2f %8.0f\n' "$s" "$(col $s 2)" "$(col $s 3)" "$(col $s 4)" "$(col $s 5)" "$(col $s 6)"
+  printf '%-8s %12.1f %12.0f %10.2f %10.2f %8.0f %8.0f\n' "$s" "$(col $s 2)" "$(col $s 3)" "$(col $s 4)" "$(col $s 5)" "$(col $s 6)" "$(col $s 7)"
 done
 python3 -c "print('cluster/single throughput ratio (medians): %.2f' % ($(col cluster 2)/$(col single 2)))"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/ioring"
+	"github.com/sluicemq/sluice/ioring/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -335,7 +336,9 @@ func (c *committer) finish(g *group, now time.Time) {
 			l.err = failed
 			l.mu.Unlock()
 		default:
-			c.applyWrite(g, now)
+			// The segment is pinned until release below, so its descriptor is
+			// still this file's when the cold pages are dropped.
+			dropPages(c.applyWrite(g, now))
 		}
 		c.ops[g.writeOp].Bufs = nil
 		g.seg.release()
@@ -356,7 +359,8 @@ func (c *committer) finish(g *group, now time.Time) {
 }
 
 // applyWrite makes g's appends visible: sizes, indexes, LEO, recovery point.
-func (c *committer) applyWrite(g *group, now time.Time) {
+// For a cold log it returns the synced range to drop from the page cache.
+func (c *committer) applyWrite(g *group, now time.Time) (vfs.File, int64, int64) {
 	l, seg := g.log, g.seg
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -398,6 +402,7 @@ func (c *committer) applyWrite(g *group, now time.Time) {
 			l.store.log.Error("leader epoch checkpoint", "dir", l.dir, "err", err)
 		}
 	}
+	return l.coldRangeLocked(seg)
 }
 
 // failWrite undoes a failed write: the file is cut back to where the write

@@ -79,6 +79,8 @@ type Log struct {
 	prod producerState
 	// cl is the log cleaner's state (clean.go).
 	cl logClean
+	// cold: drop synced pages from the page cache (coldpages.go).
+	cold bool
 }
 
 // Topic is the log's topic. Safe for concurrent use.

@@ -28,6 +28,9 @@ type segment struct {
 	next int64
 	// synced is the byte length covered by a completed fdatasync.
 	synced int64
+	// dropped is how far a cold log dropped the segment's pages from the
+	// page cache (coldpages.go).
+	dropped int64
 
 	ix         segIndex
 	maxTs      int64  // largest batch max timestamp, -1 when empty

@@ -27,6 +27,7 @@ type clusterConf struct {
 	fetchBack   time.Duration
 	shutdownMax time.Duration
 	rebalance   *bool // nil: unset (default true)
+	keepPages   bool
 	imbalance   time.Duration
 }
 
@@ -61,6 +62,14 @@ var clusterProps = []property{
 	{name: "auto.leader.rebalance.enable", def: "true", set: boolean(func(c *serveConfig, b bool) { c.cl.rebalance = &b })},
 	{name: "leader.imbalance.check.interval.seconds", def: "300", set: duration(1, time.Second, func(c *serveConfig, d time.Duration) { c.cl.imbalance = d })},
 	{name: "controlled.shutdown.timeout.ms", def: "10000", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.cl.shutdownMax = d })},
+	{name: "log.follower.page.cache", def: "drop", set: func(c *serveConfig, v string) error {
+		switch v {
+		case "drop", "keep":
+			c.cl.keepPages = v == "keep"
+			return nil
+		}
+		return fmt.Errorf("want drop or keep, got %q", v)
+	}},
 }
 
 func init() { serveProps = append(serveProps, clusterProps...) }
@@ -147,6 +156,7 @@ func (c *serveConfig) finishCluster() (string, error) {
 	set(&cc.ReplicaFetchWait, cl.fetchWait)
 	set(&cc.ReplicaFetchBackoff, cl.fetchBack)
 	set(&cc.ShutdownTimeout, cl.shutdownMax)
+	cc.KeepFollowerPages = cl.keepPages
 	set(&cc.LeaderImbalanceCheck, cl.imbalance)
 	if cl.rebalance != nil {
 		cc.AutoLeaderRebalance = *cl.rebalance
