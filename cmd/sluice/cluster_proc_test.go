@@ -37,15 +37,32 @@ type procCluster struct {
 	runs   []int     // incarnations of node i so far (names its log files)
 	logDir string
 	direct []*kgo.Client // seeded with node i alone; see (*procCluster).direct
+	// hosts[i] is node i's address (127.0.0.1 unless it runs in network
+	// namespace netns[i]; cluster_netns_test.go).
+	hosts []string
+	netns []string
 }
 
 // startProcCluster starts size nodes with extra serve arguments and waits
 // until every node lists all of them as live brokers.
 func startProcCluster(t *testing.T, size int, extra ...string) *procCluster {
 	t.Helper()
+	hosts := make([]string, size)
+	for i := range hosts {
+		hosts[i] = "127.0.0.1"
+	}
+	return startProcClusterOn(t, hosts, make([]string, size), extra...)
+}
+
+// startProcClusterOn is startProcCluster with node i on hosts[i], run in
+// network namespace netns[i] unless that is "".
+func startProcClusterOn(t *testing.T, hosts, netns []string, extra ...string) *procCluster {
+	t.Helper()
+	size := len(hosts)
 	ports := reservePortsProc(t, 2*size)
 	c := &procCluster{t: t, kafka: ports[:size], ctrl: ports[size:], args: extra, logDir: t.TempDir(),
-		nodes: make([]*broker, size), paused: make([]bool, size), down: make([]bool, size), runs: make([]int, size)}
+		nodes: make([]*broker, size), paused: make([]bool, size), down: make([]bool, size), runs: make([]int, size),
+		hosts: hosts, netns: netns}
 	for i := 0; i < size; i++ {
 		c.dirs = append(c.dirs, t.TempDir())
 		// Fetch is pinned to v12 so the replica comparison sends what
@@ -102,7 +119,7 @@ func portsBelowEphemeral(t *testing.T, n int) []int {
 func (c *procCluster) size() int { return len(c.nodes) }
 
 // addr is node i's Kafka address.
-func (c *procCluster) addr(i int) string { return "127.0.0.1:" + strconv.Itoa(c.kafka[i]) }
+func (c *procCluster) addr(i int) string { return net.JoinHostPort(c.hosts[i], strconv.Itoa(c.kafka[i])) }
 
 func (c *procCluster) seeds() []string {
 	var out []string
@@ -115,7 +132,7 @@ func (c *procCluster) seeds() []string {
 func (c *procCluster) voters() string {
 	var vs []string
 	for i := range c.nodes {
-		vs = append(vs, fmt.Sprintf("%d@127.0.0.1:%d", i+1, c.ctrl[i]))
+		vs = append(vs, fmt.Sprintf("%d@%s:%d", i+1, c.hosts[i], c.ctrl[i]))
 	}
 	return strings.Join(vs, ",")
 }
@@ -133,9 +150,9 @@ func (c *procCluster) spawn(i int) *broker {
 	args := []string{"serve",
 		"--override", "node.id=" + strconv.Itoa(i+1),
 		"--override", "controller.quorum.voters=" + c.voters(),
-		"--override", fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://127.0.0.1:%d", c.addr(i), c.ctrl[i]),
+		"--override", fmt.Sprintf("listeners=PLAINTEXT://%s,CONTROLLER://%s:%d", c.addr(i), c.hosts[i], c.ctrl[i]),
 		"--override", "controller.listener.names=CONTROLLER",
-		"--log-dirs", c.dirs[i], "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}
+		"--log-dirs", c.dirs[i], "--metrics-listen", c.hosts[i] + ":0", "--log-format", "json"}
 	if lvl := os.Getenv("SLUICE_CLUSTER_LOG_LEVEL"); lvl != "" {
 		args = append(args, "--log-level", lvl) // e.g. debug, to chase a failure
 	}
@@ -147,6 +164,10 @@ func (c *procCluster) spawn(i int) *broker {
 		t.Fatal(err)
 	}
 	b.cmd = exec.Command(sluiceBin(t), args...)
+	if ns := c.netns[i]; ns != "" {
+		// ip execs the broker in place: the pid is the broker's.
+		b.cmd = exec.Command("ip", append([]string{"netns", "exec", ns, sluiceBin(t)}, args...)...)
+	}
 	b.cmd.Dir = c.logDir
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	b.cmd.Env = cleanEnv()
