@@ -119,7 +119,9 @@ func portsBelowEphemeral(t *testing.T, n int) []int {
 func (c *procCluster) size() int { return len(c.nodes) }
 
 // addr is node i's Kafka address.
-func (c *procCluster) addr(i int) string { return net.JoinHostPort(c.hosts[i], strconv.Itoa(c.kafka[i])) }
+func (c *procCluster) addr(i int) string {
+	return net.JoinHostPort(c.hosts[i], strconv.Itoa(c.kafka[i]))
+}
 
 func (c *procCluster) seeds() []string {
 	var out []string
