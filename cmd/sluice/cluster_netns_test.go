@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +93,7 @@ func (l *netLab) cleanup() {
 // 6 s (twice the session timeout: it is fenced while it still runs and
 // still thinks it leads) and healed. Every acknowledged record must be at
 // its offset exactly once, and the replicas byte-identical, afterwards.
+// SLUICE_CLUSTER_NETCUT_CYCLES repeats the pair of cuts (default once).
 func TestClusterNetworkPartition(t *testing.T) {
 	lab := newNetLab(t, 3)
 	const topic, parts = "netcut", 6
@@ -113,13 +115,20 @@ func TestClusterNetworkPartition(t *testing.T) {
 			v+1, what, time.Since(start).Round(time.Millisecond), stall.Round(time.Millisecond),
 			end.Add(-stall).Sub(start).Round(time.Millisecond), lp.ackedCount())
 	}
-	a := c.activeController()
-	v := c.leaderOf(topic, 0)
-	for p := int32(1); v == a && p < parts; p++ {
-		v = c.leaderOf(topic, p) // prefer a leader that is not the controller
+	cycles := 1
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_CLUSTER_NETCUT_CYCLES")); err == nil && v > 0 {
+		cycles = v
 	}
-	isolate(fmt.Sprintf("leader of %s[0..]", topic), v)
-	isolate("active controller", c.activeController())
+	for range cycles {
+		a := c.activeController()
+		p0 := int32(rand.IntN(parts))
+		v := c.leaderOf(topic, p0)
+		for p := int32(0); v == a && p < parts; p++ {
+			v = c.leaderOf(topic, p) // prefer a leader that is not the controller
+		}
+		isolate("a partition leader", v)
+		isolate("active controller", c.activeController())
+	}
 	lp.finish(120 * time.Second)
 	t.Logf("producer: %s", lp.summary())
 	c.waitHealthy(120*time.Second, parts, topic)
