@@ -6,23 +6,31 @@
 //
 //   - State (state*.go): brokers (id, incarnation, epoch = index of the registration record, listeners, rack,
 //     fenced, last seen as a recorded controller time), topics (name, id, configs), partitions (replicas, ISR,
-//     leader, leader epoch, partition epoch), broker-level configs and the next producer id. State.Apply validates
-//     every Record and rejects invalid ones (state unchanged, error wrapping ErrInvalidRecord and, where one fits, a
-//     kerr code). Apply is deterministic. MarshalSnapshot/UnmarshalSnapshot move the whole state.
+//     leader, leader epoch, partition epoch, the adding/removing replicas of a reassignment), broker-level configs
+//     and the next producer id. State.Apply validates every Record and rejects invalid ones (state unchanged, error
+//     wrapping ErrInvalidRecord and, where one fits, a kerr code). Apply is deterministic.
+//     MarshalSnapshot/UnmarshalSnapshot move the whole state.
 //   - Records (record.go): outcomes, not requests, in a versioned codec (version byte + strict JSON). A Batch is
 //     applied atomically. Record types and their numbers are part of the on-disk format.
 //   - Decisions (place.go, elect.go): pure functions. Place is Kafka's rack-aware assignReplicasToBrokers.
-//     ElectLeader picks from the ISR in replica order; unclean only when the topic (or cluster default) sets
-//     unclean.leader.election.enable=true and no ISR member is live. FenceChanges/UnfenceChanges/PreferredChanges/
+//     DecideReassign/ReassignCompletions (reassign_decide.go) start, complete and cancel reassignments as KRaft
+//     does (KIP-455). ElectLeader picks from the ISR in replica order; unclean only when the topic (or cluster
+//     default) sets unclean.leader.election.enable=true and no ISR member is live. FenceChanges/UnfenceChanges/PreferredChanges/
 //     OfflineChanges compute ChangePartition records; ValidateAlterPartition checks a leader's ISR change. Every
 //     ChangePartition carries the partition epoch it was computed from, so a stale decision is rejected at apply.
 //   - The driver (raft*.go, wal*.go, session.go, ops.go): Node = raft.RawNode + raft.MemoryStorage + WAL (a
 //     directory of CRC'd frames through the FS interface) + State + the broker sessions it enforces while active.
 //   - Operations (ops*.go): CreateTopic, DeleteTopic, CreatePartitions, SetConfigs, AllocateProducerIDs,
-//     AlterPartition, ElectLeaders, ElectPreferredLeaders, ControlledShutdown, plus broker sessions (session.go:
-//     RegisterBroker, Heartbeat, BrokerDisconnected).
+//     AlterPartition, ElectLeaders, ElectPreferredLeaders, ControlledShutdown, AlterReassignments,
+//     ListReassignments, UnregisterBroker, plus broker sessions (session.go: RegisterBroker, Heartbeat,
+//     BrokerDisconnected). After every Process cycle that applied entries, the active controller proposes the
+//     completion of each reassignment whose new replicas are all in the ISR (Node.completeReassignments).
 //   - Networking (net*.go): Net is a voter's one TCP port carrying raft messages between voters and RPCs from
 //     brokers (wire format in net.go); Client is the broker side, calling Local directly while it is active.
+//   - Failover (failover.go, session.go): a new active controller gives brokers that run in a voter's process
+//     Config.VoterSessionGrace (their Client drops calls stuck on the old controller when Local's raft leader
+//     changes), the others Config.SessionGrace, and fences at once a broker whose voter's listener refused a
+//     connection after it registered (the process is gone; a stopped or partitioned one does not refuse).
 //   - Test support (memnet.go): MemNetwork, a Transport with partitions, loss and delay, and FakeClock.
 //
 // # Ready-loop contract
@@ -51,7 +59,7 @@
 //     AlterPartition, admin operations and ControlledShutdown go through it; FetchMetadata long-polls the state.
 //     Keep the Client open for the broker's life: closing its connection fences the broker.
 //
-// Not yet here: voter membership changes (conf changes are applied if present but never proposed), reassignments,
-// ELR, an incremental feed of applied records for brokers (FetchMetadata sends the whole state), TLS/auth on the
+// Not yet here: voter membership changes (conf changes are applied if present but never proposed), replication
+// throttles for reassignment traffic, ELR, an incremental feed of applied records for brokers (FetchMetadata sends the whole state), TLS/auth on the
 // controller listener, metrics.
 package ctrl

@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,14 +26,17 @@ type ClientConfig struct {
 // Client is how a broker calls the active controller. It calls Local directly (no network) while Local is
 // active; otherwise it sends to the controller it believes active (Local's view of the raft leader, else the last
 // NOT_CONTROLLER hint, else each voter in turn) and follows NOT_CONTROLLER answers, connection failures and lost
-// leadership, retrying every 25-50 ms until ctx ends. It keeps one persistent connection per controller,
-// multiplexed, so a broker's heartbeats to a controller always share one connection, whose closing tells that
-// controller the broker is gone. All methods are safe for concurrent use.
+// leadership, retrying every 25-50 ms until ctx ends. With Local set, a call waiting on a controller is abandoned
+// as soon as Local's raft leader changes and retried at once on the new one: a stopped controller answers nothing,
+// and the new one gives brokers only Config.VoterSessionGrace to check in. It keeps one persistent connection per
+// controller, multiplexed, so a broker's heartbeats to a controller always share one connection, whose closing
+// tells that controller the broker is gone (abandoning a call leaves it open). A dial that Local's peer refuses is
+// reported to Local (see failover.go). All methods are safe for concurrent use.
 //
 // Errors wrap the Kafka error for the code answered (errors.Is(err, kerr.X) works) with the controller's message.
 // When ctx ends first, the error wraps both ctx's error and the last failure seen. A retried call whose first
-// attempt was cut off by lost leadership may have taken effect (e.g. CreateTopic then answers
-// TOPIC_ALREADY_EXISTS).
+// attempt was cut off by lost leadership, or abandoned when the leader changed, may have taken effect (e.g.
+// CreateTopic then answers TOPIC_ALREADY_EXISTS).
 type Client struct {
 	log    *slog.Logger
 	local  *Node
@@ -49,6 +53,9 @@ type Client struct {
 
 // ErrClientClosed is returned by calls on a closed Client.
 var ErrClientClosed = errors.New("ctrl: controller client closed")
+
+// errControllerMoved: an attempt was abandoned because Local's raft leader changed; retried without a pause.
+var errControllerMoved = errors.New("ctrl: the raft leader changed while waiting for the controller")
 
 // NewClient returns a Client; it connects lazily.
 func NewClient(cfg ClientConfig) *Client {
@@ -86,7 +93,7 @@ type localCall func(done func(error)) error
 func (c *Client) call(ctx context.Context, method string, req, resp any, local localCall) error {
 	var last error
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && !errors.Is(last, errControllerMoved) {
 			t := time.NewTimer(25*time.Millisecond + rand.N(25*time.Millisecond))
 			select {
 			case <-t.C:
@@ -114,12 +121,16 @@ func (c *Client) call(ctx context.Context, method string, req, resp any, local l
 				continue
 			}
 		}
+		var moved <-chan struct{} // before target: a change after choosing it must abandon the attempt
+		if c.local != nil {
+			moved = c.local.leaderMoved()
+		}
 		target := c.target()
 		if target == 0 {
 			last = errors.New("ctrl: no controller voters configured")
 			continue
 		}
-		err := c.callRemote(ctx, target, method, req, resp)
+		err := c.callRemote(ctx, moved, target, method, req, resp)
 		if err == nil {
 			return nil
 		}
@@ -143,7 +154,7 @@ func (c *Client) giveUp(ctxErr, last error) error {
 // retryable: another controller (or this one, later) may succeed.
 func retryable(err error) bool {
 	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) || errors.Is(err, kerr.NotController) ||
-		isConnErr(err)
+		errors.Is(err, errControllerMoved) || isConnErr(err)
 }
 
 func (c *Client) runLocal(ctx context.Context, local localCall) error {
@@ -178,8 +189,30 @@ func (c *Client) target() uint64 {
 	return c.ids[c.rr]
 }
 
-// callRemote makes one attempt on controller id, learning the leader hint from a NOT_CONTROLLER answer.
-func (c *Client) callRemote(ctx context.Context, id uint64, method string, req, resp any) error {
+// callRemote makes one attempt on controller id (attempt), given up with errControllerMoved when moved (nil:
+// never) closes first.
+func (c *Client) callRemote(ctx context.Context, moved <-chan struct{}, id uint64, method string, req, resp any) error {
+	if moved == nil {
+		return c.attempt(ctx, id, method, req, resp)
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil) // also ends the watcher
+	go func() {
+		select {
+		case <-moved:
+			cancel(errControllerMoved)
+		case <-actx.Done():
+		}
+	}()
+	err := c.attempt(actx, id, method, req, resp)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errControllerMoved) {
+		return errControllerMoved
+	}
+	return err
+}
+
+// attempt sends one call to controller id, learning the leader hint from a NOT_CONTROLLER answer.
+func (c *Client) attempt(ctx context.Context, id uint64, method string, req, resp any) error {
 	cc, err := c.conn(ctx, id)
 	if err != nil {
 		c.forgetHint(id)
@@ -232,7 +265,13 @@ func (c *Client) conn(ctx context.Context, id uint64) (*clientConn, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if c.local != nil && errors.Is(err, syscall.ECONNREFUSED) {
+			c.local.voterRefused(id)
+		}
 		return nil, errConn{fmt.Errorf("dial controller %d at %s: %w", id, c.voters[id], err)}
+	}
+	if c.local != nil {
+		c.local.voterReached(id)
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)

@@ -65,6 +65,24 @@ func (c *Client) CreateTopic(ctx context.Context, name string, partitions, rf in
 	return resp.ID, nil
 }
 
+// CreateTopicAssigned creates a topic with an explicit replica assignment (assign[i]: partition i's replicas, the
+// first preferred; see Node.CreateTopicAssigned) and returns its id.
+func (c *Client) CreateTopicAssigned(ctx context.Context, name string, assign [][]int32, configs map[string]string) (TopicID, error) {
+	var resp rpcTopicID
+	rf := 0
+	if len(assign) > 0 {
+		rf = len(assign[0])
+	}
+	req := rpcCreateTopic{Name: name, Partitions: len(assign), RF: rf, Configs: configs, Assign: assign}
+	err := c.call(ctx, "CreateTopic", req, &resp, func(done func(error)) error {
+		return c.local.CreateTopicAssigned(name, assign, configs, func(id TopicID, err error) { resp.ID = id; done(err) })
+	})
+	if err != nil {
+		return TopicID{}, err
+	}
+	return resp.ID, nil
+}
+
 // DeleteTopic deletes a topic.
 func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 	return c.call(ctx, "DeleteTopic", rpcTopic{Name: name}, nil, func(done func(error)) error {
@@ -76,6 +94,15 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 func (c *Client) CreatePartitions(ctx context.Context, name string, total int) error {
 	return c.call(ctx, "CreatePartitions", rpcCreatePartitions{Name: name, Total: total}, nil, func(done func(error)) error {
 		return c.local.CreatePartitions(name, total, done)
+	})
+}
+
+// CreatePartitionsAssigned grows a topic to total partitions, placing the new ones as assign says (one replica list
+// per new partition; see Node.CreatePartitionsAssigned).
+func (c *Client) CreatePartitionsAssigned(ctx context.Context, name string, total int, assign [][]int32) error {
+	req := rpcCreatePartitions{Name: name, Total: total, Assign: assign}
+	return c.call(ctx, "CreatePartitions", req, nil, func(done func(error)) error {
+		return c.local.CreatePartitionsAssigned(name, total, assign, done)
 	})
 }
 

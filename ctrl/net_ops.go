@@ -24,6 +24,9 @@ import (
 //	AllocateProducerIDs  rpcAllocatePIDs         rpcFirstPID
 //	ElectLeaders         rpcElectLeaders         rpcElectResults
 //	ControlledShutdown   rpcControlledShutdown   null
+//	AlterReassignments   rpcAlterReassignments   rpcElectResults (per-partition errors)
+//	ListReassignments    rpcListReassignments    rpcReassignments
+//	UnregisterBroker     rpcBroker               null
 //	FetchMetadata        rpcFetchMetadata        rpcMetadata (any voter answers)
 
 type rpcEpoch struct {
@@ -35,6 +38,7 @@ type rpcCreateTopic struct {
 	Partitions int               `json:"partitions"`
 	RF         int               `json:"rf"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	Assign     [][]int32         `json:"assign,omitempty"` // explicit replicas per partition (CreateTopicAssigned)
 }
 
 type rpcTopicID struct {
@@ -46,8 +50,9 @@ type rpcTopic struct {
 }
 
 type rpcCreatePartitions struct {
-	Name  string `json:"name"`
-	Total int    `json:"total"`
+	Name   string    `json:"name"`
+	Total  int       `json:"total"`
+	Assign [][]int32 `json:"assign,omitempty"` // the new partitions' replicas (CreatePartitionsAssigned)
 }
 
 type rpcSetConfigs struct {
@@ -151,7 +156,12 @@ func (sc *srvConn) dispatch(corr uint64, req rpcRequest) {
 		if !decode(&r) {
 			return
 		}
-		err = n.CreateTopic(r.Name, r.Partitions, r.RF, r.Configs, func(id TopicID, err error) { reply(rpcTopicID{id}, err) })
+		done := func(id TopicID, err error) { reply(rpcTopicID{id}, err) }
+		if r.Assign != nil {
+			err = n.CreateTopicAssigned(r.Name, r.Assign, r.Configs, done)
+		} else {
+			err = n.CreateTopic(r.Name, r.Partitions, r.RF, r.Configs, done)
+		}
 	case "DeleteTopic":
 		var r rpcTopic
 		if !decode(&r) {
@@ -163,7 +173,11 @@ func (sc *srvConn) dispatch(corr uint64, req rpcRequest) {
 		if !decode(&r) {
 			return
 		}
-		err = n.CreatePartitions(r.Name, r.Total, replyErr)
+		if r.Assign != nil {
+			err = n.CreatePartitionsAssigned(r.Name, r.Total, r.Assign, replyErr)
+		} else {
+			err = n.CreatePartitions(r.Name, r.Total, replyErr)
+		}
 	case "SetConfigs":
 		var r rpcSetConfigs
 		if !decode(&r) {
@@ -189,6 +203,9 @@ func (sc *srvConn) dispatch(corr uint64, req rpcRequest) {
 		}
 		sc.unmark(r.BrokerID) // it is leaving on purpose: its connection closing next is no crash
 		err = n.ControlledShutdown(r.BrokerID, r.Epoch, replyErr)
+	case "AlterReassignments", "ListReassignments", "UnregisterBroker":
+		sc.dispatchReassign(n, corr, req) // reassign_net.go
+		return
 	case "FetchMetadata":
 		var r rpcFetchMetadata
 		if !decode(&r) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -32,7 +33,8 @@ type peer struct {
 	id      uint64
 	addr    string
 	q       chan outMsg
-	conn    net.Conn // owned by run
+	conn    net.Conn      // owned by run
+	ended   chan struct{} // closed when conn's reader saw the peer close it
 	retryAt time.Time
 }
 
@@ -89,6 +91,12 @@ func (p *peer) run() {
 				more = false
 			}
 		}
+		if p.conn != nil && isClosed(p.ended) {
+			// The peer closed it (it restarted, say) while we had nothing to send, as a follower has for
+			// every voter but the leader: writing would drop this batch (its first vote request, costing an
+			// election timeout). Dial first.
+			p.closeConn()
+		}
 		if p.conn == nil && !p.dial() {
 			p.t.dropped.Add(uint64(len(batch)))
 			p.failed(batch, true, false)
@@ -133,7 +141,13 @@ func (p *peer) dial() bool {
 	if err != nil {
 		p.retryAt = time.Now().Add(backoff())
 		p.t.log.Debug("ctrl: raft peer dial failed", "peer", p.id, "addr", p.addr, "err", err)
+		if n := p.t.node.Load(); n != nil && errors.Is(err, syscall.ECONNREFUSED) {
+			n.voterRefused(p.id) // nothing listens there: that process is gone (failover.go)
+		}
 		return false
+	}
+	if n := p.t.node.Load(); n != nil {
+		n.voterReached(p.id)
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
@@ -141,12 +155,14 @@ func (p *peer) dial() bool {
 	if !p.t.track(c) {
 		return false
 	}
-	p.conn = c
-	// The peer never writes on this connection; reading notices when it closes it, so the next write fails fast
-	// instead of vanishing into a half-closed socket.
+	ended := make(chan struct{})
+	p.conn, p.ended = c, ended
+	// The peer never writes on this connection; reading notices when it closes it, so the next send dials anew
+	// instead of writing into a closed socket.
 	p.t.wg.Add(1)
 	go func() {
 		defer p.t.wg.Done()
+		defer close(ended)
 		_, err := io.Copy(io.Discard, c)
 		if err != nil && !errors.Is(err, net.ErrClosed) && !p.t.closing() {
 			p.t.log.Debug("ctrl: raft peer connection ended", "peer", p.id, "err", err)
@@ -191,6 +207,15 @@ func (p *peer) failed(batch []outMsg, unreachable, async bool) {
 		go report()
 	} else {
 		report()
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

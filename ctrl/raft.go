@@ -53,6 +53,10 @@ type Config struct {
 	// active controller may have died with its broker, which should then be fenced in about a second, not 9.
 	// 0 (or above SessionTimeout) means SessionTimeout.
 	SessionGrace time.Duration
+	// VoterSessionGrace replaces SessionGrace for brokers whose node id is a voter's (combined mode: one process).
+	// Their Client learns the new leader from the local raft and abandons calls stuck on the old one, so they
+	// check in within about a heartbeat interval; this can be much shorter. 0 means SessionGrace.
+	VoterSessionGrace time.Duration
 	// OnApply, when set, is called after a Process cycle that applied at least one committed entry (or a
 	// snapshot), with the applied index, without the Node's lock, on the goroutine running Process. It may call
 	// the Node.
@@ -87,10 +91,14 @@ type Node struct {
 	pending   map[uint64]func(uint64, error)
 	seq       uint64
 	sess      session
+	fo        failoverView
 	ready     []func() // callbacks gathered under mu, run after unlock
 	wake      chan struct{}
 	applied   chan struct{} // closed (and replaced) when AppliedIndex moves; nil until someone waits
 	pid       pidAlloc      // producer id blocks proposed but not applied yet
+
+	// reassign: reassignment completions proposed and not applied yet, by partition: the partition epoch decided on.
+	reassign map[partKey]int32
 }
 
 // NewNode opens (or creates) the controller's storage in cfg.Dir and starts its raft state machine. A fresh

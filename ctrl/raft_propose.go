@@ -58,12 +58,7 @@ func (n *Node) leadershipChanged(leading bool) {
 	}
 	n.leading = leading
 	if leading {
-		grace := n.cfg.SessionGrace
-		if grace <= 0 || grace > n.cfg.SessionTimeout {
-			grace = n.cfg.SessionTimeout
-		}
-		// A session that started SessionTimeout-grace ago expires after grace unless a heartbeat renews it.
-		n.sess.reset(n.cfg.Clock.Now().Add(grace-n.cfg.SessionTimeout), n.state)
+		n.startSessions()
 		return
 	}
 	n.failPending(ErrLeadershipLost)

@@ -24,6 +24,7 @@ func (n *Node) Process() (bool, error) {
 	after := n.state.AppliedIndex
 	if after != before {
 		n.appliedMoved()
+		n.completeReassignments()
 	}
 	onApply := n.cfg.OnApply
 	cbs := n.takeCallbacks()
@@ -72,6 +73,7 @@ func (n *Node) processLocked() (bool, error) {
 	}
 	if rd.SoftState != nil {
 		n.leadershipChanged(rd.SoftState.RaftState == raft.StateLeader)
+		n.leaderSeen(rd.SoftState.Lead)
 	}
 	n.rn.Advance(rd)
 	if err := n.maybeSnapshot(); err != nil {

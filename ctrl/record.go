@@ -31,13 +31,15 @@ const (
 	TypeSetConfig           RecordType = 8
 	TypeAllocateProducerIDs RecordType = 9
 	TypeBatch               RecordType = 10
+	TypeReassignPartition   RecordType = 11 // body in reassign.go
+	TypeUnregisterBroker    RecordType = 12 // body in reassign.go
 )
 
 var typeNames = map[RecordType]string{
 	TypeRegisterBroker: "RegisterBroker", TypeFenceBroker: "FenceBroker", TypeUnfenceBroker: "UnfenceBroker",
 	TypeCreateTopic: "CreateTopic", TypeDeleteTopic: "DeleteTopic", TypeCreatePartitions: "CreatePartitions",
 	TypeChangePartition: "ChangePartition", TypeSetConfig: "SetConfig", TypeAllocateProducerIDs: "AllocateProducerIDs",
-	TypeBatch: "Batch",
+	TypeBatch: "Batch", TypeReassignPartition: "ReassignPartition", TypeUnregisterBroker: "UnregisterBroker",
 }
 
 func (t RecordType) String() string {
@@ -80,6 +82,8 @@ type Record struct {
 	ChangePartition     *ChangePartition     `json:"changePartition,omitempty"`
 	SetConfig           *SetConfig           `json:"setConfig,omitempty"`
 	AllocateProducerIDs *AllocateProducerIDs `json:"allocateProducerIds,omitempty"`
+	ReassignPartition   *ReassignPartition   `json:"reassignPartition,omitempty"`
+	UnregisterBroker    *UnregisterBroker    `json:"unregisterBroker,omitempty"`
 	// Batch is applied atomically: every member is validated against the state the earlier members produced, and
 	// if one fails none takes effect. Batches do not nest.
 	Batch []Record `json:"batch,omitempty"`
@@ -237,6 +241,7 @@ func (r *Record) checkShape(top bool) error {
 		{TypeDeleteTopic, r.DeleteTopic != nil}, {TypeCreatePartitions, r.CreatePartitions != nil},
 		{TypeChangePartition, r.ChangePartition != nil}, {TypeSetConfig, r.SetConfig != nil},
 		{TypeAllocateProducerIDs, r.AllocateProducerIDs != nil}, {TypeBatch, r.Batch != nil},
+		{TypeReassignPartition, r.ReassignPartition != nil}, {TypeUnregisterBroker, r.UnregisterBroker != nil},
 	} {
 		if f.ok {
 			set++

@@ -11,13 +11,18 @@ import (
 // Broker sessions, kept by the active controller in memory only, as Kafka's BrokerHeartbeatManager: a heartbeat
 // refreshes a broker's session; a broker silent for longer than the session timeout is fenced (a FenceBroker record
 // with its partition changes); a fenced broker whose metadata has caught up to its own registration is unfenced.
-// A controller that becomes active starts every registered broker with a full session (or Config.SessionGrace),
-// so a failover never fences brokers that were heartbeating to the previous controller. A broker whose heartbeat
-// connection closes is fenced at once (BrokerDisconnected); one that asked for a controlled shutdown is fenced and
-// stays fenced whatever it still sends.
+// A controller that becomes active starts every registered broker with a grace instead of a full session
+// (startSessions): Config.VoterSessionGrace for a broker running in a voter's process, which learns the new leader
+// from its own raft and heartbeats it within about an interval; Config.SessionGrace for the others, which find it
+// only once a call to the old one times out. So a failover neither fences brokers that were heartbeating to the
+// previous controller nor waits a whole session for one that died with it; one whose death is proven (provenDead:
+// its voter's listener refused a connection) is fenced at once. A broker whose heartbeat connection closes is
+// fenced at once (BrokerDisconnected); one that asked for a controlled shutdown is fenced and stays fenced
+// whatever it still sends.
 
 type session struct {
 	last     map[int32]time.Time
+	heard    map[int32]bool // heartbeated or registered to this controller since it became active
 	inflight map[int32]bool // a fence/unfence/register proposal for this broker is not applied yet
 	// gone: the broker's connection closed (at this epoch) while a proposal for it was in flight; fence it once
 	// that proposal lands, unless a heartbeat shows it alive first.
@@ -34,12 +39,32 @@ type shutdownWait struct {
 	attempt int
 }
 
-func (s *session) reset(start time.Time, st *State) {
-	s.last, s.inflight = map[int32]time.Time{}, map[int32]bool{}
+// startSessions runs under mu when this controller becomes active: every registered broker's session expires
+// after its grace (graceFor) unless a heartbeat renews it.
+func (n *Node) startSessions() {
+	s := &n.sess
+	s.last, s.heard, s.inflight = map[int32]time.Time{}, map[int32]bool{}, map[int32]bool{}
 	s.gone, s.shutdown, s.waiting = map[int32]int64{}, map[int32]int64{}, map[int32]shutdownWait{}
-	for id := range st.Brokers {
-		s.last[id] = start
+	now := n.cfg.Clock.Now()
+	for id := range n.state.Brokers {
+		// A session that started SessionTimeout-grace ago expires after grace.
+		s.last[id] = now.Add(n.graceFor(id) - n.cfg.SessionTimeout)
 	}
+}
+
+// graceFor is how long broker id has to heartbeat a newly active controller: Config.VoterSessionGrace if it runs
+// in a voter's process (its node id is a voter's; its Client follows that voter's raft), else
+// Config.SessionGrace, each falling back to the next longer one (SessionGrace, then SessionTimeout) when unset.
+// Runs under mu.
+func (n *Node) graceFor(id int32) time.Duration {
+	grace := n.cfg.SessionGrace
+	if n.cfg.VoterSessionGrace > 0 && n.isVoter(RaftID(id)) {
+		grace = n.cfg.VoterSessionGrace
+	}
+	if grace <= 0 || grace > n.cfg.SessionTimeout {
+		grace = n.cfg.SessionTimeout
+	}
+	return grace
 }
 
 // HeartbeatRequest is a broker's heartbeat (Kafka's BrokerHeartbeat).
@@ -76,6 +101,7 @@ func (n *Node) Heartbeat(req HeartbeatRequest) (HeartbeatReply, error) {
 		return HeartbeatReply{}, fmt.Errorf("%w: broker %d epoch %d, current %d", kerr.StaleBrokerEpoch, req.BrokerID, req.BrokerEpoch, b.Epoch)
 	}
 	n.sess.last[b.ID] = n.cfg.Clock.Now()
+	n.sess.heard[b.ID] = true
 	delete(n.sess.gone, b.ID) // alive after all (e.g. reconnected on another connection)
 	if e, down := n.sess.shutdown[b.ID]; down && e == b.Epoch {
 		return HeartbeatReply{Fenced: b.Fenced}, nil
@@ -90,7 +116,8 @@ func (n *Node) Heartbeat(req HeartbeatRequest) (HeartbeatReply, error) {
 
 func (n *Node) nowMs() int64 { return n.cfg.Clock.Now().UnixMilli() }
 
-// checkSessions fences every unfenced broker whose session expired. Runs under mu on the active controller.
+// checkSessions fences every unfenced broker whose session expired or whose process is proven dead (provenDead).
+// Runs under mu on the active controller.
 func (n *Node) checkSessions() {
 	now := n.cfg.Clock.Now()
 	ids := make([]int32, 0, len(n.state.Brokers))
@@ -105,7 +132,7 @@ func (n *Node) checkSessions() {
 			n.sess.last[id] = now // registered through an entry this controller did not propose
 			continue
 		}
-		if b.Fenced || n.sess.inflight[id] || now.Sub(last) <= n.cfg.SessionTimeout {
+		if b.Fenced || n.sess.inflight[id] || (now.Sub(last) <= n.cfg.SessionTimeout && !n.provenDead(b)) {
 			continue
 		}
 		n.proposeForBroker(id, n.fenceRecords(b), nil)
@@ -177,6 +204,7 @@ func (n *Node) RegisterBroker(r RegisterBroker, done func(epoch int64, err error
 	}
 	recs = append(recs, Record{Type: TypeRegisterBroker, RegisterBroker: &r})
 	n.sess.last[r.ID] = n.cfg.Clock.Now()
+	n.sess.heard[r.ID] = true
 	return n.proposeForBroker(r.ID, recs, func(idx uint64, err error) {
 		if done != nil {
 			done(int64(idx), err)

@@ -30,6 +30,10 @@ type Partition struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas describe a reassignment in progress (reassign.go); both are empty when
+	// none is. Replicas is then the target replicas followed by the removing ones.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
 }
 
 // Topic is a topic with its partitions, indexed by partition number.
@@ -137,5 +141,6 @@ func (s *State) Clone() *State {
 
 func (p Partition) clone() Partition {
 	p.Replicas, p.ISR = slices.Clone(p.Replicas), slices.Clone(p.ISR)
+	p.AddingReplicas, p.RemovingReplicas = slices.Clone(p.AddingReplicas), slices.Clone(p.RemovingReplicas)
 	return p
 }

@@ -76,6 +76,10 @@ func (s *State) applyOne(r Record, index uint64) error {
 		return s.applySetConfig(r.SetConfig)
 	case TypeAllocateProducerIDs:
 		return s.applyAllocate(r.AllocateProducerIDs)
+	case TypeReassignPartition:
+		return s.applyReassign(r.ReassignPartition)
+	case TypeUnregisterBroker:
+		return s.applyUnregister(r.UnregisterBroker)
 	}
 	return invalid("record type %v cannot be applied here", r.Type)
 }

@@ -53,6 +53,12 @@ func UnmarshalSnapshot(b []byte) (*State, error) {
 			return nil, fmt.Errorf("ctrl: state snapshot: topics %q and %q share id %v", name, other, t.ID)
 		}
 		s.topicsByID[t.ID] = name
+		for i, p := range t.Partitions {
+			what := fmt.Sprintf("ctrl: state snapshot: %s-%d", name, i)
+			if err := checkReassignShape(what, p.Replicas, p.AddingReplicas, p.RemovingReplicas); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return s, nil
 }
