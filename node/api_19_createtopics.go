@@ -3,11 +3,15 @@
 // Creates each topic synchronously (metadata persisted, every partition's log
 // created) before answering, so the timeout has nothing to wait for.
 // NumPartitions / ReplicationFactor of -1 (v4+) take num.partitions /
-// default.replication.factor. A replica assignment is accepted only when it
-// places every partition on this broker alone. Configs are validated against
-// the topic configs sluice implements (others are INVALID_CONFIG). v5+
-// answers carry the effective configs. A name given twice in one request
-// fails both with INVALID_REQUEST, as in Kafka.
+// default.replication.factor. An explicit replica assignment (with both at
+// -1, else INVALID_REQUEST) must list partitions 0..n-1 once each; in a
+// cluster the controller checks it as Kafka's does (ctrl.ValidateAssignment:
+// registered brokers, none twice, equal lengths, not all fenced, else
+// INVALID_REPLICA_ASSIGNMENT), the first replica being the preferred leader;
+// standalone it must place every partition on this broker alone. Configs
+// are validated against the topic configs sluice implements (others are
+// INVALID_CONFIG). v5+ answers carry the effective configs. A name given
+// twice in one request fails both with INVALID_REQUEST, as in Kafka.
 package node
 
 import (
@@ -48,17 +52,19 @@ func handleCreateTopics(n *Node, c *call) {
 
 func (n *Node) createTopicFromRequest(req *kmsg.CreateTopicsRequest, rt *kmsg.CreateTopicsRequestTopic, out *kmsg.CreateTopicsResponseTopic) {
 	parts, rf := rt.NumPartitions, rt.ReplicationFactor
+	var assign [][]int32
 	if len(rt.ReplicaAssignment) > 0 {
 		if parts != -1 || rf != -1 {
 			out.ErrorCode = kerr.InvalidRequest.Code
 			out.ErrorMessage = errMsg(fmt.Errorf("both a replica assignment and partition count / replication factor given"))
 			return
 		}
-		if err := n.checkAssignment(rt.ReplicaAssignment); err != nil {
+		var err error
+		if assign, err = n.checkAssignment(rt.ReplicaAssignment); err != nil {
 			out.ErrorCode, out.ErrorMessage = kerr.InvalidReplicaAssignment.Code, errMsg(err)
 			return
 		}
-		parts, rf = int32(len(rt.ReplicaAssignment)), int16(len(rt.ReplicaAssignment[0].Replicas))
+		parts, rf = int32(len(assign)), int16(len(assign[0]))
 	}
 	if parts == -1 {
 		parts = n.cfg.NumPartitions
@@ -74,7 +80,13 @@ func (n *Node) createTopicFromRequest(req *kmsg.CreateTopicsRequest, rt *kmsg.Cr
 		}
 		configs[kc.Name] = strings.TrimSpace(*kc.Value)
 	}
-	t, err := n.createTopic(rt.Topic, parts, rf, configs, req.ValidateOnly)
+	var t *topic
+	var err error
+	if assign != nil && n.cluster != nil {
+		t, err = n.createTopicAssigned(rt.Topic, assign, configs, req.ValidateOnly)
+	} else {
+		t, err = n.createTopic(rt.Topic, parts, rf, configs, req.ValidateOnly)
+	}
 	if err != nil {
 		out.ErrorCode, out.ErrorMessage = errCode(err), errMsg(err)
 		if out.ErrorCode == kerr.UnknownServerError.Code || out.ErrorCode == kerr.KafkaStorageError.Code {
@@ -100,21 +112,21 @@ func (n *Node) createTopicFromRequest(req *kmsg.CreateTopicsRequest, rt *kmsg.Cr
 	}
 }
 
-// checkAssignment accepts an explicit assignment only if it is partitions
-// 0..n-1, each on exactly this broker.
-func (n *Node) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) error {
-	if n.cluster != nil {
-		return fmt.Errorf("explicit replica assignments are not supported in a cluster yet: give a partition count and a replication factor")
-	}
-	seen := make([]bool, len(as))
+// checkAssignment turns an explicit assignment into replica lists indexed
+// by partition; it must name partitions 0..n-1, each once. Standalone,
+// every partition must be on exactly this broker; in a cluster the
+// controller validates the replicas.
+func (n *Node) checkAssignment(as []kmsg.CreateTopicsRequestTopicReplicaAssignment) ([][]int32, error) {
+	out := make([][]int32, len(as))
 	for _, a := range as {
-		if a.Partition < 0 || int(a.Partition) >= len(as) || seen[a.Partition] {
-			return fmt.Errorf("partitions must be 0..%d, each once", len(as)-1)
+		if a.Partition < 0 || int(a.Partition) >= len(as) || out[a.Partition] != nil {
+			return nil, fmt.Errorf("partitions must be 0..%d, each once; got partition %d", len(as)-1, a.Partition)
 		}
-		seen[a.Partition] = true
-		if len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID {
-			return fmt.Errorf("partition %d: replicas %v; this cluster has the one broker %d", a.Partition, a.Replicas, n.cfg.NodeID)
+		if n.cluster == nil && (len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID) {
+			return nil, fmt.Errorf("partition %d: replicas %v; this standalone broker can only place partitions on itself (broker %d)",
+				a.Partition, a.Replicas, n.cfg.NodeID)
 		}
+		out[a.Partition] = append([]int32{}, a.Replicas...) // non-nil even when empty: marks the partition seen
 	}
-	return nil
+	return out, nil
 }

@@ -16,12 +16,18 @@ import (
 // under adminMu) changes p.ldr and p.fol, so a partition never has both.
 
 // becomeLeader makes this broker p's leader in ps.LeaderEpoch, or applies
-// ISR changes to the Leader of that epoch it already is.
+// ISR and min.insync.replicas changes to the Leader of that epoch it
+// already is.
 func (c *cluster) becomeLeader(t *topic, p *partition, ps repl.PartitionState) {
 	if cur := p.ldr.Load(); cur != nil && cur.UpdateState(ps) {
+		// reconcile updated the topic's configs first; a new
+		// min.insync.replicas applies now, not at the next election.
+		cur.SetMinISR(c.n.minInsync(t))
 		c.syncHW(p)
 		return
 	}
+	l := p.getLog()
+	c.n.hwck.restore(c.n, p, l) // first role since the broker started
 	hw := p.hw.Load()
 	if f := p.fol.Swap(nil); f != nil {
 		c.fetch.unfollow(p, f)
@@ -30,7 +36,6 @@ func (c *cluster) becomeLeader(t *topic, p *partition, ps repl.PartitionState) {
 	if cur := p.ldr.Swap(nil); cur != nil {
 		cur.Resign()
 	}
-	l := p.getLog()
 	l.SetColdWrites(false) // consumers read a leader's tail
 	ldr := repl.NewLeader(repl.LeaderConfig{
 		BrokerID: c.n.cfg.NodeID, LagTimeMax: c.cfg.ReplicaLagTimeMax, MinISR: c.n.minInsync(t),
@@ -60,6 +65,7 @@ func (c *cluster) becomeFollower(s *ctrl.State, p *partition, ps repl.PartitionS
 		p.fol.Store(nil)
 		c.fetch.unfollow(p, f)
 	}
+	c.n.hwck.restore(c.n, p, p.getLog()) // first role since the broker started
 	if ps.Leader < 0 {
 		return
 	}
@@ -158,14 +164,22 @@ func (c *cluster) alterPartition(t *topic, p *partition) func(repl.AlterRequest)
 }
 
 // tickLeaders drives every led partition's timers (acks=all timeouts, ISR
-// shrink) about four times a second.
+// shrink) about four times a second, and writes the replicas' high
+// watermarks to replication-offset-checkpoint every HWCheckpointInterval
+// and once more when the broker stops.
 func (c *cluster) tickLeaders() {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	ck := time.NewTicker(c.cfg.HWCheckpointInterval)
+	defer ck.Stop()
+	defer c.checkpointHWs()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
+		case <-ck.C:
+			c.checkpointHWs()
+			continue
 		case <-t.C:
 		}
 		for _, tp := range c.n.reg.list() {
@@ -176,6 +190,15 @@ func (c *cluster) tickLeaders() {
 				}
 			}
 		}
+	}
+}
+
+// checkpointHWs writes replication-offset-checkpoint. A failure is logged
+// and retried at the next interval: a stale file only costs a restarted
+// replica a lower starting HW.
+func (c *cluster) checkpointHWs() {
+	if err := c.n.hwck.write(c.n); err != nil {
+		c.n.log.Error("writing the replication offset checkpoint failed", "err", err)
 	}
 }
 

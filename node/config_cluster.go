@@ -29,9 +29,20 @@ type ClusterConfig struct {
 	HeartbeatInterval time.Duration // broker.heartbeat.interval.ms (sluice default 250 ms; Kafka 2 s)
 	SessionTimeout    time.Duration // broker.session.timeout.ms (9 s, Kafka's)
 	// SessionGrace is how long a newly active controller waits for a
-	// broker's first heartbeat before fencing it (sluice-only; default
-	// 2 heartbeat timeouts + 1 interval, at least 2 s, at most the session).
+	// broker-only node's first heartbeat before fencing it (sluice-only;
+	// default 2 heartbeat timeouts + 1 interval, at least 2 s, at most the
+	// session): such a broker finds the new controller only once its call
+	// to the old one times out.
 	SessionGrace time.Duration
+	// VoterSessionGrace is SessionGrace for a broker that is also a voter
+	// (combined mode; sluice-only; default 3 heartbeat intervals, at least
+	// 1 s, at most SessionGrace). Its controller client drops a call stuck
+	// on the old controller as soon as its own raft learns the new leader
+	// and heartbeats that one: within about an interval of the election,
+	// which leaves the rest of the grace for scheduling hiccups. A combined
+	// node killed with the old controller is fenced after this grace, or at
+	// once when its controller port refuses connections.
+	VoterSessionGrace time.Duration
 	// RaftTick is the controller's raft tick (sluice-only, 50 ms); an
 	// election takes 10-20 ticks.
 	RaftTick time.Duration
@@ -56,6 +67,14 @@ type ClusterConfig struct {
 	// are dropped (segstore.Log.SetColdWrites): nothing reads them unless it
 	// becomes leader, and recycled pages cost less than new ones.
 	KeepFollowerPages bool
+	// HWCheckpointInterval is replica.high.watermark.checkpoint.interval.ms
+	// (5 s): how often each local replica's high watermark is written to
+	// <data-dir>/replication-offset-checkpoint (also on shutdown).
+	HWCheckpointInterval time.Duration
+	// UncleanLeaderElection is the static unclean.leader.election.enable
+	// (false): a controller's default for topics whose own config and the
+	// cluster-wide dynamic default leave it unset (Kafka's lookup order).
+	UncleanLeaderElection bool
 }
 
 // DefaultClusterConfig returns the defaults for a node with the given roles
@@ -100,6 +119,9 @@ func (c *ClusterConfig) validate(nodeID int32) error {
 		// live brokers get fenced when the controller hangs.
 		c.SessionGrace = min(max(2*c.heartbeatTimeout()+c.HeartbeatInterval, 2*time.Second), c.SessionTimeout)
 	}
+	if c.VoterSessionGrace <= 0 {
+		c.VoterSessionGrace = min(max(3*c.HeartbeatInterval, time.Second), c.SessionGrace)
+	}
 	if c.RaftTick <= 0 {
 		c.RaftTick = 50 * time.Millisecond
 	}
@@ -123,6 +145,9 @@ func (c *ClusterConfig) validate(nodeID int32) error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.HWCheckpointInterval <= 0 {
+		c.HWCheckpointInterval = 5 * time.Second
 	}
 	return nil
 }

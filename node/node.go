@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sluicemq/sluice/ctrl"
 	"github.com/sluicemq/sluice/ioring"
 	"github.com/sluicemq/sluice/ioring/vfs"
 	"github.com/sluicemq/sluice/netpoll"
@@ -43,6 +44,8 @@ type Node struct {
 	groups    *groups
 	pin       *pinning // numa.pinning: plan, hooks, partition -> shard (pinning.go)
 	cluster   *cluster // nil in standalone mode (cluster.go)
+
+	hwck hwCheckpoints // replication-offset-checkpoint, cluster mode (hwcheckpoint.go)
 
 	// adv is the advertised endpoint, set by Start once the port is bound;
 	// atomic because the loops may already serve Metadata by then.
@@ -143,6 +146,9 @@ func New(cfg Config) (*Node, error) {
 		// The controllers' metadata log says which topics exist; reconcile
 		// opens the replicas' logs as it learns them.
 		n.cluster, err = newCluster(n)
+		if cfg.Cluster.Controller { // the controller's static default (ctrl/elect.go)
+			ctrl.SetStaticUncleanLeaderElection(cfg.Cluster.UncleanLeaderElection)
+		}
 	}
 	if err != nil {
 		n.store.Close()

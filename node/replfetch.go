@@ -25,7 +25,8 @@ import (
 // while the fetcher calls into its Follower, so segstore's locks and
 // partition.watchMu (setHW wakes watchers) come after it. No lock is held
 // across the network: a fetch parked at the leader holds nothing that
-// follow, unfollow or close need.
+// follow, unfollow or close need (follow cuts it off when it adds a
+// partition: replfetch_interrupt.go).
 
 // fetcherConfig is what the replica fetchers need of the broker.
 type fetcherConfig struct {
@@ -69,8 +70,12 @@ type followState struct {
 	// lag is the leader's HW minus our LEO after the last answer (MaxLag).
 	lag atomic.Int64
 
+	followed time.Time // when follow made st
+
 	// The fetcher goroutine's own (no lock).
+	sentOnce     bool // a fetch for st went out
 	backoffUntil time.Time
+	fails        int  // answers in a row that were a waitForMetadata error
 	oorLogged    bool // OFFSET_OUT_OF_RANGE is logged once
 }
 
@@ -144,11 +149,13 @@ func (r *replicaFetchers) maxLag() int64 {
 
 // follow makes p fetched from broker leader (at addr host:port, its Kafka
 // listener) by f, replacing whatever p was following before (another
-// leader: p moves to that broker's fetcher). The new partition is picked up
-// at the fetcher's next round (at most replica.fetch.wait.max.ms away). It
-// never blocks on the network, but waits for an append of p's previous
-// Follower that is being written (so call it holding no lock the append
-// path takes). Safe for concurrent use.
+// leader: p moves to that broker's fetcher). A fetch of that fetcher in
+// flight (often parked at the leader for up to replica.fetch.wait.max.ms)
+// is interrupted, so the new partition goes out in the next request at
+// once: after a failover the new leader's acks=all writes wait for exactly
+// this follower's first fetch. It never blocks on the network, but waits for
+// an append of p's previous Follower that is being written (so call it
+// holding no lock the append path takes). Safe for concurrent use.
 func (r *replicaFetchers) follow(p *partition, f *repl.Follower, leader int32, addr string) {
 	r.mu.Lock()
 	if r.closed {
@@ -167,10 +174,10 @@ func (r *replicaFetchers) follow(p *partition, f *repl.Follower, leader int32, a
 	if old != nil {
 		r.dropLocked(old, fe)
 	}
-	st := &followState{p: p, f: f, fe: fe}
+	st := &followState{p: p, f: f, fe: fe, followed: time.Now()}
 	r.parts[p] = st
 	fe.parts[p] = st
-	fe.poke()
+	fe.addedLocked()
 	r.mu.Unlock()
 	if old != nil {
 		old.retire()

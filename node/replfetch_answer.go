@@ -65,17 +65,29 @@ func (fe *fetcher) apply(s sent, rp *kmsg.FetchResponseTopicPartition) {
 		fe.partitionFailed(st, err)
 		return
 	}
+	st.fails = 0
 	st.p.setHW(st.f.HighWatermark())
 	if l := st.p.getLog(); l != nil {
 		st.lag.Store(max(0, rp.HighWatermark-l.Offsets().End))
 	}
 }
 
+// metadataRetryFirst is the first backoff after a waitForMetadata error:
+// right after a leadership change the follower often applies it a hair
+// before the leader, which then catches up within milliseconds. Each such
+// error in a row doubles it, up to replica.fetch.backoff.ms.
+const metadataRetryFirst = 10 * time.Millisecond
+
 // partitionFailed backs one partition off after an error in its answer or
 // in applying it.
 func (fe *fetcher) partitionFailed(st *followState, err error) {
 	fe.r.failures.Inc()
-	st.backoffUntil = time.Now().Add(fe.r.cfg.backoff)
+	backoff := fe.r.cfg.backoff
+	if isAny(err, waitForMetadata) {
+		backoff = min(backoff, metadataRetryFirst<<min(st.fails, 16))
+		st.fails++
+	}
+	st.backoffUntil = time.Now().Add(backoff)
 	switch {
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		// The leader's log starts past ours (or ends before it, which the

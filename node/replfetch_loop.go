@@ -35,18 +35,23 @@ type fetcher struct {
 	leader int32
 	addr   string                      // guarded by r.mu
 	parts  map[*partition]*followState // guarded by r.mu
-	wake   chan struct{}               // poked when partitions are added
-	ctx    context.Context             // cancelled to stop the goroutine
-	cancel context.CancelFunc
+	// added counts the partitions added to parts; inflight interrupts the
+	// request in flight (both guarded by r.mu; see addedLocked).
+	added    uint64
+	inflight context.CancelCauseFunc
+	wake     chan struct{}   // poked when partitions are added
+	ctx      context.Context // cancelled to stop the goroutine
+	cancel   context.CancelFunc
 
 	// The goroutine's own.
-	log      *slog.Logger
-	conn     *kconn
-	connAddr string
-	retryAt  time.Time // connection backoff
-	failing  bool      // the last request failed as a whole
-	rounds   int
-	warned   map[string]time.Time // rate limit of identical log lines
+	log        *slog.Logger
+	conn       *kconn
+	connAddr   string
+	retryAt    time.Time // connection backoff
+	failing    bool      // the last request failed as a whole
+	rounds     int
+	interrupts int                  // requests cut off by addedLocked
+	warned     map[string]time.Time // rate limit of identical log lines
 }
 
 // poke makes a sleeping fetcher look at its partitions again. Never blocks.
@@ -82,11 +87,11 @@ func (fe *fetcher) run() {
 	}()
 	for fe.ctx.Err() == nil {
 		now := time.Now()
-		sts, addr, next := fe.collect(now)
+		sts, addr, gen, next := fe.collect(now)
 		if now.Before(fe.retryAt) {
 			next = fe.retryAt
 		} else if len(sts) > 0 {
-			fe.round(sts, addr)
+			fe.round(sts, addr, gen, next)
 			continue
 		}
 		fe.sleep(next)
@@ -96,10 +101,11 @@ func (fe *fetcher) run() {
 // collect returns the partitions due for fetching (not backing off), in a
 // rotating order so that no partition is always last in the response (a
 // leader sends an oversized batch only for the first partition, KIP-74),
-// the leader's address, and when the next backoff ends (zero: none).
-func (fe *fetcher) collect(now time.Time) ([]*followState, string, time.Time) {
+// the leader's address, the count of partitions added so far (fe.added)
+// and when the next backoff ends (zero: none).
+func (fe *fetcher) collect(now time.Time) ([]*followState, string, uint64, time.Time) {
 	fe.r.mu.Lock()
-	addr := fe.addr
+	addr, gen := fe.addr, fe.added
 	sts := make([]*followState, 0, len(fe.parts))
 	var next time.Time
 	for _, st := range fe.parts {
@@ -120,7 +126,7 @@ func (fe *fetcher) collect(now time.Time) ([]*followState, string, time.Time) {
 		k := fe.rounds % len(sts)
 		sts = append(sts[k:], sts[:k]...)
 	}
-	return sts, addr, next
+	return sts, addr, gen, next
 }
 
 // sleep waits until the time given (zero: no deadline), a poke or stop.
@@ -138,8 +144,12 @@ func (fe *fetcher) sleep(until time.Time) {
 	}
 }
 
-// round sends one Fetch for sts and applies the answers.
-func (fe *fetcher) round(sts []*followState, addr string) {
+// round sends one Fetch for sts (collected when fe.added was gen) and
+// applies the answers. The fetch parks at the leader no later than
+// backoffEnd (zero: no partition is backing off), so a partition whose
+// backoff ends is in the next fetch then, not a whole
+// replica.fetch.wait.max.ms later.
+func (fe *fetcher) round(sts []*followState, addr string, gen uint64, backoffEnd time.Time) {
 	now := time.Now()
 	batch := make([]sent, 0, len(sts))
 	for _, st := range sts {
@@ -159,6 +169,12 @@ func (fe *fetcher) round(sts []*followState, addr string) {
 			continue
 		}
 		batch = append(batch, sent{st: st, req: req})
+		if !st.sentOnce {
+			st.sentOnce = true
+			fe.log.Debug("replica fetch: first request for a followed partition", "topic", st.p.topic.name,
+				"partition", st.p.index, "since_follow", time.Since(st.followed), "fetch_offset", req.FetchOffset,
+				"epoch", req.LeaderEpoch)
+		}
 	}
 	if len(batch) == 0 {
 		return
@@ -170,13 +186,30 @@ func (fe *fetcher) round(sts []*followState, addr string) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(fe.ctx, fe.r.cfg.wait+replicaSocketTimeout)
+	tctx, cancel := context.WithTimeout(fe.ctx, fe.r.cfg.wait+replicaSocketTimeout)
+	defer cancel()
+	ctx, interrupt := context.WithCancelCause(tctx)
+	defer interrupt(nil)
+	if !fe.sending(gen, interrupt) {
+		return // a partition came in since collect: take it along
+	}
 	fe.r.requests.Inc()
-	resp, err := conn.Request(ctx, fe.request(batch))
-	cancel()
+	wait := fe.r.cfg.wait
+	if !backoffEnd.IsZero() {
+		wait = max(0, min(wait, time.Until(backoffEnd).Round(time.Millisecond)+time.Millisecond))
+	}
+	resp, err := conn.Request(ctx, fe.request(batch, wait))
+	fe.answered()
 	if err != nil {
 		fe.conn = nil // Request closed it
-		if fe.ctx.Err() == nil {
+		switch {
+		case fe.ctx.Err() != nil:
+		case errors.Is(context.Cause(ctx), errPartitionsAdded):
+			// Nothing of the batch was applied: the next round asks the
+			// same offsets again, with the new partition.
+			fe.interrupts++
+			fe.log.Debug("replica fetch interrupted: partitions added", "addr", addr, "interrupts", fe.interrupts)
+		default:
 			fe.requestFailed(err)
 		}
 		return
@@ -193,14 +226,15 @@ func (fe *fetcher) round(sts []*followState, addr string) {
 	fe.answer(batch, fr)
 }
 
-// request builds one Fetch v12 for the batch: no fetch session, topics by
-// name, each partition with its fetch offset and last fetched epoch.
-func (fe *fetcher) request(batch []sent) *kmsg.FetchRequest {
+// request builds one Fetch v12 for the batch, parking at most wait: no
+// fetch session, topics by name, each partition with its fetch offset and
+// last fetched epoch.
+func (fe *fetcher) request(batch []sent, wait time.Duration) *kmsg.FetchRequest {
 	cfg := &fe.r.cfg
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(replicaFetchVersion)
 	req.ReplicaID = cfg.nodeID
-	req.MaxWaitMillis = int32(cfg.wait.Milliseconds())
+	req.MaxWaitMillis = int32(wait.Milliseconds())
 	req.MinBytes = 1
 	req.MaxBytes = cfg.respMax
 	req.IsolationLevel = 0

@@ -148,32 +148,70 @@ func appendReplicaWait(l *segstore.Log, b []byte) error {
 	return <-done
 }
 
-func TestReplicaFetcherBacksOffOnNotLeader(t *testing.T) {
+func TestReplicaFetcherBacksOff(t *testing.T) {
+	// A leader not caught up with the metadata (waitForMetadata errors) is retried after 10 ms, doubling per
+	// error in a row up to the backoff; any other error waits the whole backoff.
+	const backoff = 300 * time.Millisecond
+	f := func(codes []int16, minGaps []time.Duration, maxGap time.Duration) {
+		t.Helper()
+		fl := newFakeLeader(t)
+		ll := testLog(t, testStore(t), "t", 0)
+		appendN(t, ll, 0, 3)
+		fl.addLog("t", 0, ll)
+		fl.script("t", 0, codes...)
+		tf := newTestFollower(t, func(c *fetcherConfig) { c.backoff = backoff })
+		p := tf.partition("t", 0)
+		tf.follow(p, fl, 0)
+		waitUntil(t, "follower at LEO 3", func() bool { return p.getLog().Offsets().End == 3 })
+		sameLogs(t, ll, p.getLog())
+		seen := fl.fetches()
+		if len(seen) < len(codes)+1 {
+			t.Fatalf("errors %v: %d fetches, want %d refused and 1 answered", codes, len(seen), len(codes))
+		}
+		for i := 1; i <= len(codes); i++ {
+			gap := seen[i].at.Sub(seen[i-1].at)
+			if gap < minGaps[i-1] || gap > maxGap {
+				t.Fatalf("errors %v: fetch %d came %v after a refused one, want %v..%v", codes, i, gap, minGaps[i-1], maxGap)
+			}
+			if rp := seen[i].parts[topicPart{"t", 0}]; rp.FetchOffset != 0 {
+				t.Fatalf("errors %v: retry %d at offset %d", codes, i, rp.FetchOffset)
+			}
+		}
+		if got := tf.counter("sluice_replica_fetch_errors_total"); got != uint64(len(codes)) {
+			t.Fatalf("errors %v: errors counter %d, want %d", codes, got, len(codes))
+		}
+	}
+	ms := time.Millisecond
+	f([]int16{kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code},
+		[]time.Duration{10 * ms, 20 * ms, 40 * ms}, backoff-50*ms)
+	f([]int16{kerr.KafkaStorageError.Code}, []time.Duration{backoff}, 10*backoff)
+}
+
+func TestReplicaFetcherBackoffEndCutsPark(t *testing.T) {
+	// Partition b's backoff ends while a's fetch would park for 5 s: the fetch parks no longer than the backoff,
+	// so b is fetched again when its backoff ends.
 	fl := newFakeLeader(t)
-	ll := testLog(t, testStore(t), "t", 0)
-	appendN(t, ll, 0, 3)
-	fl.addLog("t", 0, ll)
-	fl.script("t", 0, kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code)
-	const backoff = 100 * time.Millisecond
-	tf := newTestFollower(t, func(c *fetcherConfig) { c.backoff = backoff })
-	p := tf.partition("t", 0)
-	tf.follow(p, fl, 0)
-	waitUntil(t, "follower at LEO 3", func() bool { return p.getLog().Offsets().End == 3 })
-	sameLogs(t, ll, p.getLog())
-	seen := fl.fetches()
-	if len(seen) < 3 {
-		t.Fatalf("%d fetches, want 2 refused and 1 answered", len(seen))
+	lst := testStore(t)
+	la, lb := testLog(t, lst, "a", 0), testLog(t, lst, "b", 0)
+	appendN(t, la, 0, 1)
+	appendN(t, lb, 0, 2)
+	fl.addLog("a", 0, la)
+	fl.addLog("b", 0, lb)
+	const wait, backoff = 5 * time.Second, 200 * time.Millisecond
+	fl.script("b", 0, kerr.KafkaStorageError.Code)
+	tf := newTestFollower(t, func(c *fetcherConfig) { c.wait, c.backoff = wait, backoff })
+	pa, pb := tf.partition("a", 0), tf.partition("b", 0)
+	tf.follow(pa, fl, 0)
+	tf.follow(pb, fl, 0)
+	start := time.Now()
+	waitUntil(t, "both replicated", func() bool { return pa.getLog().Offsets().End == 1 && pb.getLog().Offsets().End == 2 })
+	if d := time.Since(start); d > wait/2 {
+		t.Fatalf("b replicated after %v: a's fetch parked for the whole %v while b backed off %v", d, wait, backoff)
 	}
-	for i := 1; i < 3; i++ {
-		if gap := seen[i].at.Sub(seen[i-1].at); gap < backoff {
-			t.Fatalf("fetch %d came %v after a refused one, want >= %v", i, gap, backoff)
+	for _, s := range fl.fetches() {
+		if _, hasB := s.parts[topicPart{"b", 0}]; !hasB && s.req.MaxWaitMillis > int32(backoff.Milliseconds())+1 {
+			t.Fatalf("a fetch without b (backing off %v) may park %d ms", backoff, s.req.MaxWaitMillis)
 		}
-		if rp := seen[i].parts[topicPart{"t", 0}]; rp.FetchOffset != 0 {
-			t.Fatalf("retry %d at offset %d", i, rp.FetchOffset)
-		}
-	}
-	if got := tf.counter("sluice_replica_fetch_errors_total"); got != 2 {
-		t.Fatalf("errors counter %d, want 2", got)
 	}
 }
 
@@ -214,11 +252,23 @@ func TestReplicaFetcherTwoPartitionsOneRequest(t *testing.T) {
 	appendN(t, lb, 0, 3)
 	fl.addLog("a", 0, la)
 	fl.addLog("b", 3, lb)
-	// A long wait: the fetch parks at the leader once caught up, and close
-	// must not wait for it.
-	tf := newTestFollower(t, func(c *fetcherConfig) { c.wait = 5 * time.Second })
+	// A long wait: the fetch parks at the leader once caught up; neither a
+	// partition added then nor close may wait for it.
+	const wait = 5 * time.Second
+	tf := newTestFollower(t, func(c *fetcherConfig) { c.wait = wait })
 	pa, pb := tf.partition("a", 0), tf.partition("b", 3)
 	tf.follow(pa, fl, 0)
+	parked := func() bool { // a fetch of a alone, caught up: the leader holds it
+		for _, s := range fl.fetches() {
+			if rp, ok := s.parts[topicPart{"a", 0}]; ok && len(s.parts) == 1 && rp.FetchOffset == 2 {
+				return true
+			}
+		}
+		return false
+	}
+	waitUntil(t, "partition a replicated and its next fetch parked", parked)
+	time.Sleep(50 * time.Millisecond) // well into the park
+	added := time.Now()
 	tf.follow(pb, fl, 0)
 	both := func() bool {
 		for _, s := range fl.fetches() {
@@ -229,12 +279,20 @@ func TestReplicaFetcherTwoPartitionsOneRequest(t *testing.T) {
 		return false
 	}
 	waitUntil(t, "both partitions replicated in one fetch", func() bool {
-		return pa.getLog().Offsets().End == 2 && pb.getLog().Offsets().End == 3 && both()
+		return pb.getLog().Offsets().End == 3 && both()
 	})
+	if d := time.Since(added); d > wait/5 {
+		t.Fatalf("partition b replicated %v after it was added: it waited for the parked fetch (%v)", d, wait)
+	}
 	sameLogs(t, la, pa.getLog())
 	sameLogs(t, lb, pb.getLog())
-	if n := fl.connCount(); n != 1 {
-		t.Fatalf("%d connections to one leader", n)
+	// The parked fetch was cut off by closing its connection (answers come
+	// in order on one), once: a fetch is never in flight on two.
+	if n := fl.connCount(); n != 2 {
+		t.Fatalf("%d connections to one leader, want 2 (the first cut off once)", n)
+	}
+	if got := tf.counter("sluice_replica_fetch_errors_total"); got != 0 {
+		t.Fatalf("errors counter %d after an interrupted fetch, want 0", got)
 	}
 	start := time.Now()
 	tf.r.close()

@@ -124,8 +124,10 @@ var topicConfigs = []configDef{
 		check: intRange(0, math.MaxInt32),
 		apply: func(lc *segstore.LogConfig, v string) { lc.IndexIntervalBytes = atoi(v) }},
 	{name: "unclean.leader.election.enable", brokerName: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean,
-		doc:   "may an out-of-sync replica become leader (single node: never arises)",
-		def:   func(*Config) string { return "false" },
+		doc: "may an out-of-sync replica become leader (single node: never arises)",
+		def: func(c *Config) string {
+			return strconv.FormatBool(c.Cluster != nil && c.Cluster.UncleanLeaderElection)
+		},
 		check: oneOf("true", "false")},
 }
 

@@ -144,6 +144,15 @@ func (l *Leader) UpdateState(st PartitionState) bool {
 	return true
 }
 
+// SetMinISR applies a changed min.insync.replicas (default 1 for n < 1) to
+// this leadership: the next CheckAppend and acks=all completion use it, with
+// no new leader epoch needed. Safe for concurrent use.
+func (l *Leader) SetMinISR(n int) {
+	l.mu.Lock()
+	l.cfg.MinISR = max(n, 1)
+	l.mu.Unlock()
+}
+
 // Epoch is the leader epoch. Safe for concurrent use.
 func (l *Leader) Epoch() int32 {
 	l.mu.Lock()

@@ -421,7 +421,7 @@ func TestIgnoredKeys(t *testing.T) {
 	for _, k := range []string{"controlled.shutdown.enable", "controlled.shutdown.max.retries", "offsets.commit.timeout.ms",
 		"max.incremental.fetch.session.cache.slots", "max.connections", "max.connections.per.ip",
 		"log.message.timestamp.difference.max.ms", "log.flush.start.offset.checkpoint.interval.ms",
-		"log.cleaner.threads", "replica.socket.timeout.ms", "unclean.leader.election.enable", "zookeeper.connect",
+		"log.cleaner.threads", "replica.socket.timeout.ms", "zookeeper.connect",
 		"controller.quorum.bootstrap.servers", "inter.broker.protocol.version", "security.inter.broker.protocol"} {
 		if !ignoredKey(k) {
 			t.Errorf("%s is not ignored", k)

@@ -29,6 +29,8 @@ type clusterConf struct {
 	rebalance   *bool // nil: unset (default true)
 	keepPages   bool
 	imbalance   time.Duration
+	unclean     bool          // unclean.leader.election.enable
+	hwCkpt      time.Duration // replica.high.watermark.checkpoint.interval.ms
 }
 
 var clusterProps = []property{
@@ -70,6 +72,8 @@ var clusterProps = []property{
 		}
 		return fmt.Errorf("want drop or keep, got %q", v)
 	}},
+	{name: "unclean.leader.election.enable", def: "false", set: boolean(func(c *serveConfig, b bool) { c.cl.unclean = b })},
+	{name: "replica.high.watermark.checkpoint.interval.ms", def: "5000", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.cl.hwCkpt = d })},
 }
 
 func init() { serveProps = append(serveProps, clusterProps...) }
@@ -157,6 +161,8 @@ func (c *serveConfig) finishCluster() (string, error) {
 	set(&cc.ReplicaFetchBackoff, cl.fetchBack)
 	set(&cc.ShutdownTimeout, cl.shutdownMax)
 	cc.KeepFollowerPages = cl.keepPages
+	cc.UncleanLeaderElection = cl.unclean
+	set(&cc.HWCheckpointInterval, cl.hwCkpt)
 	set(&cc.LeaderImbalanceCheck, cl.imbalance)
 	if cl.rebalance != nil {
 		cc.AutoLeaderRebalance = *cl.rebalance

@@ -145,7 +145,7 @@ func init() {
 		controller.quorum.election.backoff.max.ms controller.quorum.append.linger.ms
 		controller.quorum.request.timeout.ms controller.quorum.retry.backoff.ms controller.quorum.auto.join.enable
 		replica.socket.timeout.ms replica.socket.receive.buffer.bytes replica.fetch.min.bytes
-		replica.high.watermark.checkpoint.interval.ms replica.selector.class
+		replica.selector.class
 		eligible.leader.replicas.enable unstable.api.versions.enable unstable.feature.versions.enable
 		early.start.listeners security.inter.broker.protocol security.providers inter.broker.protocol.version
 		controller.socket.timeout.ms controller.quota.window.num controller.quota.window.size.seconds
@@ -168,7 +168,7 @@ func init() {
 		log.cleaner.threads log.cleaner.io.buffer.size log.cleaner.io.buffer.load.factor
 		log.cleaner.io.max.bytes.per.second
 		compression.type compression.gzip.level compression.lz4.level compression.zstd.level
-		unclean.leader.election.enable leader.imbalance.per.broker.percentage
+		leader.imbalance.per.broker.percentage
 
 		offsets.topic.replication.factor offsets.topic.compression.codec offsets.load.buffer.size
 		offsets.commit.timeout.ms offsets.commit.required.acks
