@@ -32,7 +32,17 @@ type kconn struct {
 	corr int32
 	buf  []byte // request encoding buffer, reused
 	err  error  // sticky: set when the conn was closed
+	// reuseResponses: the caller is done with each response (and every
+	// slice of it) before its next request, so one receive buffer serves
+	// them all. Replica fetchers set it: their fetch responses are the
+	// largest and most frequent, and a fresh one each time cost a clear of
+	// megabytes and garbage for the collector.
+	reuseResponses bool
+	rbuf           []byte
 }
+
+// kconnKeepRecv bounds the receive buffer a reusing kconn keeps.
+const kconnKeepRecv = 32 << 20
 
 // dialKafka connects to the broker at addr (host:port). ctx bounds the dial.
 func dialKafka(ctx context.Context, addr, clientID string) (*kconn, error) {
@@ -115,9 +125,17 @@ func (c *kconn) request(ctx context.Context, req kmsg.Request) (kmsg.Response, e
 	if got := int32(binary.BigEndian.Uint32(hdr[4:])); got != corr {
 		return nil, fmt.Errorf("response correlation id %d, want %d", got, corr)
 	}
-	// A fresh buffer per response: kmsg's decoded fields (record batches)
-	// alias it, and the caller keeps them after the next request.
-	body := make([]byte, size-4)
+	// kmsg's decoded fields (record batches) alias the body: a fresh buffer
+	// per response unless the caller drops each before the next request.
+	var body []byte
+	if c.reuseResponses && cap(c.rbuf) >= int(size-4) {
+		body = c.rbuf[:size-4]
+	} else {
+		body = make([]byte, size-4)
+		if c.reuseResponses && len(body) <= kconnKeepRecv {
+			c.rbuf = body
+		}
+	}
 	if _, err := io.ReadFull(c.c, body); err != nil {
 		return nil, fmt.Errorf("read response body (%d bytes): %w", len(body), err)
 	}

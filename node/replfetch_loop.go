@@ -277,6 +277,10 @@ func (fe *fetcher) connect(addr string) (*kconn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A round is done with a response before it sends the next request
+	// (Follower.HandleFetch returns once the append is written), so the
+	// connection may reuse its receive buffer.
+	c.reuseResponses = true
 	fe.conn, fe.connAddr = c, addr
 	fe.log.Info("replica fetcher connected", "addr", addr)
 	return c, nil

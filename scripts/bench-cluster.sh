@@ -10,7 +10,8 @@
 # They alternate within each run; the table shows medians over RUNS runs and
 # the cluster/single throughput ratio. All processes share this machine's
 # cores and disk: the cluster does three times the writes and fsyncs.
-# "cpu %" is the machine's busy share (both vCPUs, iowait counted idle)
+# "broker s/GB" is the brokers' CPU time (every node, io_uring workers
+# included) per GB produced. "cpu %" is the machine's busy share (both vCPUs, iowait counted idle)
 # while the producer ran. CLUSTER_OPTS adds --override flags to every
 # cluster node (e.g. "--override log.follower.page.cache=keep").
 #   RUNS=3 RECORDS=300000 scripts/bench-cluster.sh
@@ -64,6 +65,16 @@ start_cluster() {
   echo "the cluster did not reach 3 live brokers" >&2; cat "$WORK"/n*.err >&2; exit 1
 }
 
+# cputicks sums user+system clock ticks of every running broker process.
+cputicks() {
+  local p t=0 u s
+  for p in "${pids[@]}"; do
+    read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo 0 0)
+    t=$((t + u + s))
+  done
+  echo "$t"
+}
+
 stop_all() {
   kill -TERM "${pids[@]}" 2>/dev/null || true
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -76,19 +87,22 @@ for run in $(seq "$RUNS"); do
     "start_$setup"
     rf=1; [ "$setup" = cluster ] && rf=3
     read -r _ a b c d e f g _ </proc/stat; t0=$((a+b+c+d+e+f+g)) i0=$((d+e))
+    c0=$(cputicks)
     "$WORK/sluice" bench produce --brokers "$brokers" --topic bench --records "$RECORDS" --partitions 6 \
       --replication-factor "$rf" --record-size 1024 --acks all --json --quiet >"$WORK/p.json"
     read -r _ a b c d e f g _ </proc/stat; t1=$((a+b+c+d+e+f+g)) i1=$((d+e))
     busy=$(( 100 - 100 * (i1 - i0) / (t1 - t0) ))
-    printf '%s %s %s %s %s %s %s\n' "$setup" "$(field "$WORK/p.json" 'd["mb_per_s"]')" \
+    # broker CPU seconds (all nodes, io_uring workers included) per GB produced
+    cpugb=$(python3 -c "print(($(cputicks) - $c0) / $(getconf CLK_TCK) / ($RECORDS * 1024 / 1e9))")
+    printf '%s %s %s %s %s %s %s %s\n' "$setup" "$(field "$WORK/p.json" 'd["mb_per_s"]')" \
       "$(field "$WORK/p.json" 'd["records_per_s"]')" "$(field "$WORK/p.json" 'd["latency"]["p50_ms"]')" \
-      "$(field "$WORK/p.json" 'd["latency"]["p99_ms"]')" "$(field "$WORK/p.json" 'd["errors"]')" "$busy" | tee -a "$rows" >&2
+      "$(field "$WORK/p.json" 'd["latency"]["p99_ms"]')" "$(field "$WORK/p.json" 'd["errors"]')" "$busy" "$cpugb" | tee -a "$rows" >&2
     stop_all
   done
 done
 col() { awk -v b="$1" -v c="$2" '$1==b {print $c}' "$rows" | median; }
-printf '%-8s %12s %12s %10s %10s %8s %8s\n' setup "MB/s" "records/s" "p50 ms" "p99 ms" errors "cpu %"
+printf '%-8s %12s %12s %10s %10s %8s %8s %12s\n' setup "MB/s" "records/s" "p50 ms" "p99 ms" errors "cpu %" "broker s/GB"
 for s in single cluster; do
-  printf '%-8s %12.1f %12.0f %10.2f %10.2f %8.0f %8.0f\n' "$s" "$(col $s 2)" "$(col $s 3)" "$(col $s 4)" "$(col $s 5)" "$(col $s 6)" "$(col $s 7)"
+  printf '%-8s %12.1f %12.0f %10.2f %10.2f %8.0f %8.0f %12.2f\n' "$s" "$(col $s 2)" "$(col $s 3)" "$(col $s 4)" "$(col $s 5)" "$(col $s 6)" "$(col $s 7)" "$(col $s 8)"
 done
 python3 -c "print('cluster/single throughput ratio (medians): %.2f' % ($(col cluster 2)/$(col single 2)))"
