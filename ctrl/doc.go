@@ -59,7 +59,7 @@
 //     AlterPartition, admin operations and ControlledShutdown go through it; FetchMetadata long-polls the state.
 //     Keep the Client open for the broker's life: closing its connection fences the broker.
 //
-// Not yet here: voter membership changes (conf changes are applied if present but never proposed), replication
-// throttles for reassignment traffic, ELR, an incremental feed of applied records for brokers (FetchMetadata sends the whole state), TLS/auth on the
-// controller listener, metrics.
+// Not yet here: voter membership changes (conf changes are applied if present but never proposed), ELR, an
+// incremental feed of applied records for brokers (FetchMetadata sends the whole state), TLS/auth on the controller
+// listener, metrics. (Replication throttles are the brokers' business: node/replthrottle.go.)
 package ctrl

@@ -21,7 +21,8 @@ import (
 
 // brokerProp is one broker property DescribeConfigs reports. Broker
 // properties are read at start-up (command line / config file) and are all
-// read-only here: there are no dynamic broker configs.
+// read-only here; the only dynamic broker configs, the replication throttle
+// rates, are in replthrottle_config.go.
 type brokerProp struct {
 	name string
 	typ  kmsg.ConfigType
@@ -125,6 +126,13 @@ type brokerEntry struct {
 	value  *string // effective
 	def    *string // the value without a config file (nil: none)
 	static bool    // set to something other than the default
+	// Dynamic broker configs (replthrottle_config.go): dynamicKey marks
+	// one (not read-only); dynamic is the source of value when a dynamic
+	// setting gives it (0: none), clusterDefault the cluster-wide dynamic
+	// value when the entry is a broker's own.
+	dynamicKey     bool
+	dynamic        kmsg.ConfigSource
+	clusterDefault *string
 }
 
 // brokerEntries is the broker's effective configuration, sorted by name.
@@ -151,13 +159,20 @@ func (n *Node) brokerEntries() []brokerEntry {
 	}
 	for i := range topicConfigs {
 		d := &topicConfigs[i]
+		if d.topicOnly {
+			continue
+		}
 		add(d.brokerName, d.typ, "default of topic config "+d.name+": "+d.doc, sp(d.def(&n.cfg)), sp(d.def(&defs)), nil)
 	}
+	out = append(out, n.dynamicBrokerEntries(strconv.Itoa(int(n.cfg.NodeID)))...)
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
 
 func (e *brokerEntry) source() kmsg.ConfigSource {
+	if e.dynamic != 0 {
+		return e.dynamic
+	}
 	if e.static {
 		return kmsg.ConfigSourceStaticBrokerConfig
 	}
@@ -168,6 +183,16 @@ func (e *brokerEntry) source() kmsg.ConfigSource {
 // them: the config file's, then the default.
 func (e *brokerEntry) synonyms() []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
 	var out []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	if e.dynamic == kmsg.ConfigSourceDynamicBrokerConfig {
+		out = append(out, synonym(e.name, e.value, e.dynamic))
+	}
+	if e.clusterDefault != nil || e.dynamic == kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		v := e.clusterDefault
+		if v == nil {
+			v = e.value
+		}
+		out = append(out, synonym(e.name, v, kmsg.ConfigSourceDynamicDefaultBrokerConfig))
+	}
 	if e.static {
 		out = append(out, synonym(e.name, e.value, kmsg.ConfigSourceStaticBrokerConfig))
 	}
@@ -240,10 +265,10 @@ func (n *Node) alterTopicConfigs(name string, validateOnly bool,
 	return 0, nil
 }
 
-// alterBrokerError answers a request to change broker configs: there are no
-// dynamic broker configs, so any change is refused with INVALID_REQUEST
-// (Kafka's answer for a config that cannot be updated dynamically); an empty
-// change is a true no-op.
+// alterBrokerError answers a request to change broker configs that are not
+// dynamic: the change is refused with INVALID_REQUEST (Kafka's answer for a
+// config that cannot be updated dynamically); an empty change is a true
+// no-op.
 func (n *Node) alterBrokerError(name string, keys []string) (int16, *string) {
 	if err := n.brokerResourceError(name); err != nil {
 		return kerr.InvalidRequest.Code, errMsg(err)
@@ -252,7 +277,8 @@ func (n *Node) alterBrokerError(name string, keys []string) (int16, *string) {
 		return 0, nil
 	}
 	return kerr.InvalidRequest.Code, errMsg(fmt.Errorf("cannot update these configs dynamically: %s "+
-		"(sluice has no dynamic broker configs: change the broker's configuration and restart it)",
+		"(sluice's only dynamic broker configs are the replication throttle rates: change the broker's "+
+		"configuration and restart it)",
 		strings.Join(keys, ", ")))
 }
 
@@ -278,6 +304,9 @@ type alterResource struct {
 	keys []string // the config names, for the broker refusal
 	// change computes a topic's new overrides from its current ones.
 	change func(old map[string]string) (map[string]string, int16, error)
+	// brokerChange computes a broker resource's new dynamic configs from
+	// its current ones (nil: no change is possible).
+	brokerChange func(old map[string]string) (map[string]string, int16, error)
 	// the outcome
 	code int16
 	msg  *string
@@ -285,7 +314,7 @@ type alterResource struct {
 
 // alterResources applies (or with validateOnly, checks) each resource in
 // order: a resource named twice is INVALID_REQUEST, topics change through
-// alterTopicConfigs, brokers are refused by alterBrokerError, other types are
+// alterTopicConfigs, brokers through alterBrokerConfigs, other types are
 // INVALID_REQUEST. Disk I/O: call off the event loop.
 func (n *Node) alterResources(rs []alterResource, validateOnly bool) []alterResource {
 	seen := map[resourceKey]int{}
@@ -300,7 +329,7 @@ func (n *Node) alterResources(rs []alterResource, validateOnly bool) []alterReso
 		case r.typ == kmsg.ConfigResourceTypeTopic:
 			r.code, r.msg = n.alterTopicConfigs(r.name, validateOnly, r.change)
 		case r.typ == kmsg.ConfigResourceTypeBroker:
-			r.code, r.msg = n.alterBrokerError(r.name, r.keys)
+			r.code, r.msg = n.alterBrokerConfigs(r.name, validateOnly, r.keys, r.brokerChange)
 		default:
 			r.code, r.msg = kerr.InvalidRequest.Code, errMsg(errUnsupportedResource(r.typ))
 		}

@@ -27,12 +27,15 @@
 //   - No transactions yet: the last stable offset is the high watermark, so
 //     read_committed reads up to the high watermark and gets an empty aborted
 //     transactions list (read_uncommitted gets null, as in Kafka).
-//   - Follower fetches (replica id >= 0) are refused the way Kafka refuses a
-//     replica id outside a partition's replica set: UNKNOWN_LEADER_EPOCH when
-//     the request carries a leader epoch, else NOT_LEADER_OR_FOLLOWER.
-//     Replication comes later.
-//   - No preferred read replica (KIP-392; always -1), no quotas (throttle 0),
-//     no snapshot id; the ClusterID and ReplicaState tags are ignored.
+//   - Follower fetches (replica id >= 0) are served only in cluster mode, by
+//     the partition's leader to a broker in its replica set; otherwise they
+//     are refused as Kafka refuses a replica id outside the replica set:
+//     UNKNOWN_LEADER_EPOCH when the request carries a leader epoch, else
+//     NOT_LEADER_OR_FOLLOWER.
+//   - No preferred read replica (KIP-392; always -1), no client quotas
+//     (throttle 0), no snapshot id; the ClusterID and ReplicaState tags are
+//     ignored. Replica fetches obey the leader replication throttle
+//     (replthrottle.go): a throttled partition over quota reads nothing.
 //   - fetch.max.bytes (55 MiB) and max.incremental.fetch.session.cache.slots
 //     (1000) are Kafka's defaults and not configurable yet. Session eviction
 //     follows Kafka's rules without its follower privilege.
@@ -75,6 +78,7 @@ type fetchItem struct {
 	sp               *sessPart  // the session's entry (incremental fetches)
 	leo              int64      // follower fetches: the log end the last read stopped at
 	p                *partition // resolved by the last read, nil if unknown
+	leaderThrottled  bool       // what the last read found counts against the leader quota
 	fetchResult
 }
 
@@ -113,6 +117,12 @@ type fetchOp struct {
 	mu      sync.Mutex
 	watched []*partition
 	timer   *time.Timer
+
+	// Replica fetches: the throttle settings of the last read (nil: none)
+	// and when the leader quota frees, if the last read held a partition
+	// back for it (zero: none did); park wakes the op then to read again.
+	throttle      *throttleView
+	throttleUntil time.Time
 }
 
 var fetchItemPool = sync.Pool{New: func() any { s := make([]fetchItem, 0, 16); return &s }}
@@ -196,14 +206,20 @@ func (op *fetchOp) run() {
 func (op *fetchOp) read() (bytes int64, urgent bool) {
 	limit, minOne := op.maxBytes, true
 	var rt topicLookup
+	if op.follower && op.n.cluster != nil {
+		op.throttle, op.throttleUntil = op.n.replThrottle().current(), time.Time{}
+	}
 	for i := range op.items {
 		it := &op.items[i]
 		it.fetchResult = fetchResult{}
+		it.leaderThrottled = false
 		it.p = op.resolve(it, &rt)
 		op.readPartition(it, &limit, &minOne)
 		if it.err != 0 {
 			urgent = true
-			it.hw, it.lso, it.logStart = -1, -1, -1
+			if !op.follower || it.err != kerr.OffsetOutOfRange.Code {
+				it.hw, it.lso, it.logStart = -1, -1, -1
+			} // a follower below our log start restarts at the one it is sent
 		} else {
 			urgent = urgent || it.diverging
 			it.abortedEmpty = op.readComm
@@ -375,6 +391,7 @@ func (op *fetchOp) readForFollower(it *fetchItem, l *segstore.Log, limit *int64,
 	op.n.cluster.syncHW(p)
 	if dec.Err != nil {
 		it.err = errCode(dec.Err)
+		it.hw, it.lso, it.logStart = dec.HighWatermark, dec.HighWatermark, dec.LogStartOffset
 		return
 	}
 	it.hw, it.lso, it.logStart = dec.HighWatermark, dec.HighWatermark, dec.LogStartOffset
@@ -383,6 +400,17 @@ func (op *fetchOp) readForFollower(it *fetchItem, l *segstore.Log, limit *int64,
 		return
 	}
 	it.leo = l.Offsets().End
+	if tv := op.throttle; tv != nil && tv.leaderThrottled(p.topic.name, p.index, op.replicaID) {
+		if at := tv.r.leader.readyAt(); !at.IsZero() {
+			// Over the leader replication quota: nothing for this
+			// partition this time (as Kafka's leader answers).
+			if op.throttleUntil.IsZero() || at.Before(op.throttleUntil) {
+				op.throttleUntil = at
+			}
+			return
+		}
+		it.leaderThrottled = true
+	}
 	op.readRange(it, l, it.leo, limit, minOne)
 }
 
@@ -417,6 +445,15 @@ func (op *fetchOp) answer() {
 				}
 			}
 		}
+	}
+	if op.throttle != nil {
+		var sent int64
+		for i := range op.items {
+			if it := &op.items[i]; it.leaderThrottled && !it.omit {
+				sent += it.records.Len
+			}
+		}
+		op.throttle.r.leader.record(sent)
 	}
 	f := getFetchFrame()
 	f.build(h, op.items, brokers)

@@ -12,10 +12,12 @@
 //
 // BROKER (4) resources named with this broker's id list its effective
 // configuration under Kafka's property names (and sluice's own:
-// log.flush.policy, io.engine), all read-only: STATIC_BROKER_CONFIG when the
-// value differs from the default, else DEFAULT_CONFIG. The empty name is
-// Kafka's cluster-wide default resource, which holds only dynamic cluster
-// defaults: sluice has none, so it lists nothing. Another id, or a name that
+// log.flush.policy, io.engine), read-only: STATIC_BROKER_CONFIG when the
+// value differs from the default, else DEFAULT_CONFIG; in a cluster also the
+// dynamic replication throttle rates (writable; DYNAMIC_BROKER_CONFIG or
+// DYNAMIC_DEFAULT_BROKER_CONFIG when set). The empty name is Kafka's
+// cluster-wide default resource, which lists the dynamic cluster defaults
+// set (the throttle rates; nothing standalone). Another id, or a name that
 // is not a number, is INVALID_REQUEST, as in Kafka.
 //
 // ConfigNames filters (null or empty: all). Documentation (v3+) is sent
@@ -87,10 +89,11 @@ func (n *Node) describeResource(req *kmsg.DescribeConfigsRequest, rr *kmsg.Descr
 			out.ErrorCode, out.ErrorMessage = kerr.InvalidRequest.Code, errMsg(err)
 			return out
 		}
+		entries := n.brokerEntries()
 		if rr.ResourceName == "" {
-			return out // the cluster default: no dynamic defaults exist
+			entries = n.dynamicBrokerEntries("") // the cluster default: only dynamic defaults
 		}
-		for _, e := range n.brokerEntries() {
+		for _, e := range entries {
 			if want(e.name) {
 				out.Configs = append(out.Configs, e.describe(synonyms, docs))
 			}
@@ -132,7 +135,7 @@ func (n *Node) topicConfigEntry(d *configDef, overrides map[string]string, synon
 func (e *brokerEntry) describe(synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
 	rc := kmsg.NewDescribeConfigsResponseResourceConfig()
 	rc.Name, rc.Value, rc.Source = e.name, e.value, e.source()
-	rc.ReadOnly = true
+	rc.ReadOnly = !e.dynamicKey
 	rc.IsDefault = rc.Source == kmsg.ConfigSourceDefaultConfig
 	rc.ConfigType = e.typ
 	if synonyms {

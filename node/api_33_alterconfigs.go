@@ -10,10 +10,13 @@
 // type) before the answer. ValidateOnly validates without applying. Unknown
 // topic: UNKNOWN_TOPIC_OR_PARTITION; invalid name: INVALID_TOPIC_EXCEPTION.
 //
-// BROKER (4) resources: broker configs are read at start-up and cannot be
-// changed at runtime, so any change is INVALID_REQUEST with a message saying
-// so (what Kafka answers for a config that is not dynamically updatable); an
-// empty config list is a no-op success. The name must be empty or this
+// BROKER (4) resources: in a cluster the given configs replace the
+// resource's dynamic broker configs, which may only be the replication
+// throttle rates (replthrottle.go); an invalid value is INVALID_CONFIG.
+// Other broker configs are read at start-up and cannot be changed at
+// runtime: naming one is INVALID_REQUEST with a message saying so (what
+// Kafka answers for a config that is not dynamically updatable), as is any
+// change standalone; there an empty config list is a no-op success. The name must be empty or this
 // broker's id (INVALID_REQUEST otherwise). Other resource types, and a
 // resource named twice in one request, are INVALID_REQUEST.
 //
@@ -38,7 +41,8 @@ func handleAlterConfigs(n *Node, c *call) {
 		for i := range req.Resources {
 			rr := &req.Resources[i]
 			rs[i] = alterResource{typ: rr.ResourceType, name: rr.ResourceName,
-				change: func(map[string]string) (map[string]string, int16, error) { return replacementConfigs(rr.Configs) }}
+				change:       func(map[string]string) (map[string]string, int16, error) { return replacementConfigs(rr.Configs) },
+				brokerChange: func(map[string]string) (map[string]string, int16, error) { return brokerReplacement(rr.Configs) }}
 			for _, kc := range rr.Configs {
 				rs[i].keys = append(rs[i].keys, kc.Name)
 			}

@@ -14,9 +14,13 @@
 // without applying. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION; invalid
 // name: INVALID_TOPIC_EXCEPTION.
 //
-// BROKER (4) resources: there are no dynamic broker configs, so any
-// operation is INVALID_REQUEST with a message saying so; an empty operation
-// list is a no-op success; the name must be empty or this broker's id.
+// BROKER (4) resources: in a cluster, SET and DELETE of the dynamic
+// broker configs leader.replication.throttled.rate and
+// follower.replication.throttled.rate (replthrottle.go) for this broker's
+// id or "" (the cluster-wide default); an invalid value or APPEND/SUBTRACT
+// is INVALID_CONFIG. Any other key, or any change standalone, is
+// INVALID_REQUEST with a message saying so; an empty operation list is a
+// no-op success; the name must be empty or this broker's id.
 // BROKER_LOGGER and other types, and a resource named twice, are
 // INVALID_REQUEST.
 //
@@ -48,6 +52,9 @@ func handleIncrementalAlterConfigs(n *Node, c *call) {
 			rs[i] = alterResource{typ: rr.ResourceType, name: rr.ResourceName,
 				change: func(old map[string]string) (map[string]string, int16, error) {
 					return n.applyConfigOps(old, rr.Configs)
+				},
+				brokerChange: func(old map[string]string) (map[string]string, int16, error) {
+					return brokerConfigOps(old, rr.Configs)
 				}}
 			for _, kc := range rr.Configs {
 				rs[i].keys = append(rs[i].keys, kc.Name)

@@ -171,6 +171,11 @@ func (op *fetchOp) park() bool {
 		}
 	}
 	d := time.Until(op.deadline)
+	if !op.throttleUntil.IsZero() && op.throttleUntil.Before(op.deadline) {
+		// A partition held back by the leader replication quota: read
+		// again when it frees (run answers only at the deadline).
+		d = time.Until(op.throttleUntil)
+	}
 	if op.timer == nil {
 		op.timer = time.AfterFunc(d, op.expire)
 	} else {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/sluicemq/sluice/ctrl"
 	"github.com/sluicemq/sluice/repl"
 )
 
@@ -37,6 +38,7 @@ type fetcherConfig struct {
 	backoff  time.Duration
 	log      *slog.Logger
 	metrics  *metrics.Set
+	throttle *replThrottle // replication throttle (replthrottle.go); nil: none
 }
 
 // replicaFetchers owns the fetcher goroutines, one per source broker.
@@ -98,6 +100,13 @@ func newReplicaFetchers(n *Node) *replicaFetchers {
 		nodeID: n.cfg.NodeID, wait: cc.ReplicaFetchWait, maxBytes: cc.ReplicaFetchMaxB,
 		respMax: cc.ReplicaFetchRespMax, backoff: cc.ReplicaFetchBackoff,
 		log: n.log, metrics: n.cfg.Metrics,
+		throttle: newReplThrottle(n.cfg.NodeID, func() *ctrl.State {
+			if n.cluster == nil {
+				return nil // newCluster has not returned yet
+			}
+			s, _ := n.cluster.currentView()
+			return s
+		}, n.cfg.Now),
 	})
 }
 

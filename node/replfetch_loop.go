@@ -52,6 +52,7 @@ type fetcher struct {
 	rounds     int
 	interrupts int                  // requests cut off by addedLocked
 	warned     map[string]time.Time // rate limit of identical log lines
+	throttle   *throttleView        // the throttle settings of the last collect (nil: none)
 }
 
 // poke makes a sleeping fetcher look at its partitions again. Never blocks.
@@ -65,8 +66,9 @@ func (fe *fetcher) poke() {
 // sent is one partition of a fetch in flight, and the Follower request it
 // was built from.
 type sent struct {
-	st  *followState
-	req repl.Request
+	st        *followState
+	req       repl.Request
+	throttled bool // the bytes received count against the follower quota
 }
 
 type topicPart struct {
@@ -98,21 +100,34 @@ func (fe *fetcher) run() {
 	}
 }
 
-// collect returns the partitions due for fetching (not backing off), in a
-// rotating order so that no partition is always last in the response (a
-// leader sends an oversized batch only for the first partition, KIP-74),
-// the leader's address, the count of partitions added so far (fe.added)
-// and when the next backoff ends (zero: none).
+// collect returns the partitions due for fetching (not backing off, not
+// held back by the follower replication quota), in a rotating order so that
+// no partition is always last in the response (a leader sends an oversized
+// batch only for the first partition, KIP-74), the leader's address, the
+// count of partitions added so far (fe.added) and when the next backoff or
+// quota wait ends (zero: none).
 func (fe *fetcher) collect(now time.Time) ([]*followState, string, uint64, time.Time) {
+	fe.throttle = fe.r.cfg.throttle.current()
+	var quotaAt time.Time // when the follower quota frees; zero: it is free
+	if fe.throttle != nil {
+		quotaAt = fe.r.cfg.throttle.follower.readyAt()
+	}
 	fe.r.mu.Lock()
 	addr, gen := fe.addr, fe.added
 	sts := make([]*followState, 0, len(fe.parts))
 	var next time.Time
+	later := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
 	for _, st := range fe.parts {
 		if now.Before(st.backoffUntil) {
-			if next.IsZero() || st.backoffUntil.Before(next) {
-				next = st.backoffUntil
-			}
+			later(st.backoffUntil)
+			continue
+		}
+		if !quotaAt.IsZero() && fe.throttle.followerThrottled(st.p.topic.name, st.p.index) {
+			later(quotaAt)
 			continue
 		}
 		sts = append(sts, st)
@@ -168,7 +183,8 @@ func (fe *fetcher) round(sts []*followState, addr string, gen uint64, backoffEnd
 			st.backoffUntil = now.Add(fe.r.cfg.backoff)
 			continue
 		}
-		batch = append(batch, sent{st: st, req: req})
+		throttled := fe.throttle != nil && fe.throttle.followerThrottled(st.p.topic.name, st.p.index)
+		batch = append(batch, sent{st: st, req: req, throttled: throttled})
 		if !st.sentOnce {
 			st.sentOnce = true
 			fe.log.Debug("replica fetch: first request for a followed partition", "topic", st.p.topic.name,
@@ -223,6 +239,9 @@ func (fe *fetcher) round(sts []*followState, addr string, gen uint64, backoffEnd
 		fe.failing = false
 		fe.log.Info("replica fetcher is fetching again", "addr", addr)
 	}
+	if n := throttledBytes(batch, fr); n > 0 {
+		fe.r.cfg.throttle.follower.record(n)
+	}
 	fe.answer(batch, fr)
 }
 
@@ -260,6 +279,33 @@ func (fe *fetcher) request(batch []sent, wait time.Duration) *kmsg.FetchRequest 
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
 	return req
+}
+
+// throttledBytes is the record bytes fr carries for the batch's throttled
+// partitions.
+func throttledBytes(batch []sent, fr *kmsg.FetchResponse) int64 {
+	var throttled map[topicPart]bool
+	for _, s := range batch {
+		if s.throttled {
+			if throttled == nil {
+				throttled = map[topicPart]bool{}
+			}
+			throttled[topicPart{s.st.p.topic.name, s.st.p.index}] = true
+		}
+	}
+	if throttled == nil {
+		return 0
+	}
+	var n int64
+	for i := range fr.Topics {
+		rt := &fr.Topics[i]
+		for j := range rt.Partitions {
+			if rp := &rt.Partitions[j]; throttled[topicPart{rt.Topic, rp.Partition}] {
+				n += int64(len(rp.RecordBatches))
+			}
+		}
+	}
+	return n
 }
 
 // connect returns the connection to addr, dialling it if needed.

@@ -42,6 +42,9 @@ type configDef struct {
 	// apply sets the value on a partition's LogConfig (nil: not a log
 	// setting; the node reads it where it matters).
 	apply func(lc *segstore.LogConfig, v string)
+	// topicOnly: Kafka has no broker property for its default (brokerName
+	// repeats name; DescribeConfigs on a broker does not list it).
+	topicOnly bool
 }
 
 var topicConfigs = []configDef{
@@ -129,6 +132,14 @@ var topicConfigs = []configDef{
 			return strconv.FormatBool(c.Cluster != nil && c.Cluster.UncleanLeaderElection)
 		},
 		check: oneOf("true", "false")},
+	{name: leaderThrottledReplicas, brokerName: leaderThrottledReplicas, typ: kmsg.ConfigTypeList, topicOnly: true,
+		doc:   "replicas (partition:broker, or *) whose leader throttles non-ISR followers' fetches to leader.replication.throttled.rate (cluster mode)",
+		def:   func(*Config) string { return "" },
+		check: checkThrottledReplicas},
+	{name: followerThrottledReplicas, brokerName: followerThrottledReplicas, typ: kmsg.ConfigTypeList, topicOnly: true,
+		doc:   "replicas (partition:broker, or *) that, while out of the ISR, fetch at most follower.replication.throttled.rate (cluster mode)",
+		def:   func(*Config) string { return "" },
+		check: checkThrottledReplicas},
 }
 
 func findTopicConfig(name string) *configDef {
