@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -46,7 +47,11 @@ var waitForMetadata = []error{
 func (fe *fetcher) apply(s sent, rp *kmsg.FetchResponseTopicPartition) {
 	st := s.st
 	if rp.ErrorCode != 0 {
-		fe.partitionFailed(st, kerr.ErrorForCode(rp.ErrorCode))
+		err := kerr.ErrorForCode(rp.ErrorCode)
+		if errors.Is(err, kerr.OffsetOutOfRange) && fe.outOfRange(s, rp) {
+			return
+		}
+		fe.partitionFailed(st, err)
 		return
 	}
 	resp := repl.FetchResponse{
@@ -72,6 +77,43 @@ func (fe *fetcher) apply(s sent, rp *kmsg.FetchResponseTopicPartition) {
 	}
 }
 
+// outOfRange hands the leader's OFFSET_OUT_OF_RANGE to the Follower, which
+// restarts a log lying wholly below the leader's log start at that start
+// (Kafka's truncateFullyAndStartAt). It reports whether the answer is dealt
+// with; false leaves it to partitionFailed (back off, fetch again). The
+// leader's end is not in a Fetch answer: -1.
+func (fe *fetcher) outOfRange(s sent, rp *kmsg.FetchResponseTopicPartition) bool {
+	st := s.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gone {
+		return true
+	}
+	leo := int64(-1)
+	if l := st.p.getLog(); l != nil {
+		leo = l.Offsets().End
+	}
+	d, err := st.f.HandleOutOfRange(s.req, rp.LogStartOffset, -1)
+	if err != nil {
+		fe.partitionFailed(st, err)
+		return true
+	}
+	if d.Action == repl.OutOfRangeRetry {
+		return false
+	}
+	st.fails, st.oorLogged = 0, false
+	st.p.setHW(st.f.HighWatermark())
+	switch d.Action {
+	case repl.OutOfRangeStartAt:
+		fe.log.Info(fmt.Sprintf("replica below the leader's log start: truncated fully, restarting at %d", d.Offset),
+			"topic", st.p.topic.name, "partition", st.p.index, "leader", fe.leader, "old_log_end", leo)
+	default:
+		fe.log.Warn(fmt.Sprintf("replica past the leader's log end: truncated to %d", d.Offset),
+			"topic", st.p.topic.name, "partition", st.p.index, "leader", fe.leader, "old_log_end", leo)
+	}
+	return true
+}
+
 // metadataRetryFirst is the first backoff after a waitForMetadata error:
 // right after a leadership change the follower often applies it a hair
 // before the leader, which then catches up within milliseconds. Each such
@@ -90,12 +132,13 @@ func (fe *fetcher) partitionFailed(st *followState, err error) {
 	st.backoffUntil = time.Now().Add(backoff)
 	switch {
 	case errors.Is(err, kerr.OffsetOutOfRange):
-		// The leader's log starts past ours (or ends before it, which the
-		// epochs should have prevented): Kafka truncates the follower fully
-		// and restarts it at the leader's log start. Not supported yet.
+		// Not below the leader's log start (outOfRange restarts those):
+		// its start moved while it answered, or its log ends before ours,
+		// which the epochs should have prevented and which the answer
+		// cannot show (it carries the HW, not the end). Retry.
 		if !st.oorLogged {
 			st.oorLogged = true
-			fe.log.Error("replica fetch offset out of range; truncating fully to the leader's log start is not supported yet, retrying",
+			fe.log.Warn("replica fetch offset out of range and not below the leader's log start, retrying",
 				"topic", st.p.topic.name, "partition", st.p.index, "err", err)
 		}
 	case isAny(err, waitForMetadata):

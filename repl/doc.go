@@ -26,7 +26,10 @@
 // walking back epoch by epoch, never to the HW), append what the leader sent
 // as it is (segstore.Log.AppendReplica keeps offsets and epochs) and move
 // the follower's HW to min(leader's HW, own LEO). A restarted follower keeps
-// its log above its HW.
+// its log above its HW. HandleOutOfRange answers the leader's
+// OFFSET_OUT_OF_RANGE (DecideOutOfRange): a follower wholly below the
+// leader's log start empties its log and restarts it there
+// (segstore.Log.TruncateFullyAndStartAt), as Kafka's truncateFullyAndStartAt.
 //
 // Wiring (for node; not done here):
 //   - On metadata (the controller's committed partition state): if this

@@ -127,7 +127,8 @@ func (f *Follower) HandleEpochEnd(req Request, ans EpochEnd, err error) error {
 // epoch truncates, records are appended as the leader holds them (blocking
 // until written), and the HW becomes min(leader's HW, own LEO). Errors are
 // the response's (FENCED_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER: wait for new
-// metadata; OFFSET_OUT_OF_RANGE) or the log's. Stale answers are ignored.
+// metadata; OFFSET_OUT_OF_RANGE, for which HandleOutOfRange decides) or the
+// log's. Stale answers are ignored.
 func (f *Follower) HandleFetch(req Request, resp FetchResponse) error {
 	if resp.Err != nil {
 		return resp.Err
@@ -149,6 +150,53 @@ func (f *Follower) HandleFetch(req Request, resp FetchResponse) error {
 	}
 	f.hw.Store(min(resp.HighWatermark, f.log.Offsets().End))
 	return nil
+}
+
+// fullTruncater is the optional part of a FollowerLog that empties it and
+// restarts it at an offset (*segstore.Log has it). Without it the follower
+// cannot move past a leader's log start and keeps retrying.
+type fullTruncater interface {
+	TruncateFullyAndStartAt(offset int64) error
+}
+
+// HandleOutOfRange applies the leader's OFFSET_OUT_OF_RANGE answer to the
+// fetch req, as DecideOutOfRange says, given the leader's log start (the
+// answer's LogStartOffset) and end (-1 where unknown; sluice's Fetch answer
+// does not carry it). A log wholly below the leader's start is truncated
+// fully and restarts there, with the HW at that offset; a cut to the
+// leader's end moves the HW to min(HW, LEO). A cut below the log start is a
+// full truncation too (Kafka's truncateTo). OutOfRangeRetry means nothing
+// was done, also for a stale answer: the caller backs off with the error.
+// Errors are the log's. For the fetcher goroutine, like HandleFetch.
+func (f *Follower) HandleOutOfRange(req Request, leaderStart, leaderEnd int64) (OutOfRange, error) {
+	if f.stale(req) || req.EpochQuery {
+		return OutOfRange{Action: OutOfRangeRetry, Offset: req.FetchOffset}, nil
+	}
+	d := DecideOutOfRange(req.FetchOffset, leaderStart, leaderEnd)
+	offs := f.log.Offsets()
+	var err error
+	switch {
+	case d.Action == OutOfRangeRetry:
+		return d, nil
+	case d.Action == OutOfRangeStartAt || d.Offset < offs.Start:
+		d.Action = OutOfRangeStartAt
+		ft, ok := f.log.(fullTruncater)
+		if !ok {
+			return d, fmt.Errorf("restart the log at %d, broker %d's log start: the log cannot truncate fully", d.Offset, f.leader)
+		}
+		if err = ft.TruncateFullyAndStartAt(d.Offset); err == nil {
+			f.hw.Store(d.Offset)
+			return d, nil
+		}
+	default:
+		err = f.log.TruncateTo(d.Offset)
+	}
+	if err != nil {
+		return d, fmt.Errorf("%s to %d after OFFSET_OUT_OF_RANGE at %d from broker %d (its log start %d, end %d): %w",
+			d.Action, d.Offset, req.FetchOffset, f.leader, leaderStart, leaderEnd, err)
+	}
+	f.hw.Store(min(f.hw.Load(), f.log.Offsets().End))
+	return d, nil
 }
 
 // truncate cuts the log where the leader's answer says; done is false when

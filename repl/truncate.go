@@ -76,3 +76,70 @@ func DecideTruncation(entries []segstore.EpochEntry, logStart, leo int64, ans Ep
 		return Truncation{Offset: min(end, ans.EndOffset, leo), Done: true}
 	}
 }
+
+// OutOfRangeAction is what a follower does after its leader answered a
+// fetch with OFFSET_OUT_OF_RANGE.
+type OutOfRangeAction uint8
+
+const (
+	// OutOfRangeRetry: nothing to do locally; the error stands and the
+	// follower fetches again after a backoff (the leader's log start moved
+	// while the answer was read, or the answer says too little).
+	OutOfRangeRetry OutOfRangeAction = iota
+	// OutOfRangeTruncate: the leader's log ends below the fetch offset; cut
+	// the log to Offset, the leader's end.
+	OutOfRangeTruncate
+	// OutOfRangeStartAt: the follower's whole log lies below the leader's
+	// log start; empty it and restart it at Offset, the leader's log start
+	// (segstore.Log.TruncateFullyAndStartAt).
+	OutOfRangeStartAt
+)
+
+func (a OutOfRangeAction) String() string {
+	switch a {
+	case OutOfRangeRetry:
+		return "retry"
+	case OutOfRangeTruncate:
+		return "truncate"
+	case OutOfRangeStartAt:
+		return "truncate fully"
+	}
+	return "unknown"
+}
+
+// OutOfRange is a follower's decision after OFFSET_OUT_OF_RANGE.
+type OutOfRange struct {
+	Action OutOfRangeAction
+	// Offset is where the log is cut (OutOfRangeTruncate) or restarts
+	// (OutOfRangeStartAt); the fetch offset for OutOfRangeRetry.
+	Offset int64
+}
+
+// DecideOutOfRange is Kafka's follower rule for OFFSET_OUT_OF_RANGE
+// (AbstractFetcherThread.fetchOffsetAndTruncate), given the fetch offset
+// the follower sent (its LEO) and the leader's log start and end offsets,
+// each -1 when not known:
+//
+//   - the leader's log ends below the fetch offset: cut to the leader's end
+//     (only a follower without epoch history gets here: otherwise the
+//     leader's diverging-epoch answer comes first);
+//   - the leader's log starts past the fetch offset: everything the
+//     follower holds is below it; truncate fully and restart at the
+//     leader's log start;
+//   - otherwise the offset is in range now (the leader's start moved while
+//     it answered): retry.
+//
+// The leader's HW is not a stand-in for its end: the leader's log start in
+// an answer may be older than the refusal (DeleteRecords between the
+// leader's checks and its read), so "not below the start" does not prove
+// "past the end", and cutting to the HW would then drop records the leader
+// still holds. Pure function.
+func DecideOutOfRange(fetchOffset, leaderStart, leaderEnd int64) OutOfRange {
+	switch {
+	case leaderEnd >= 0 && leaderEnd < fetchOffset:
+		return OutOfRange{Action: OutOfRangeTruncate, Offset: leaderEnd}
+	case leaderStart > fetchOffset:
+		return OutOfRange{Action: OutOfRangeStartAt, Offset: leaderStart}
+	}
+	return OutOfRange{Action: OutOfRangeRetry, Offset: fetchOffset}
+}

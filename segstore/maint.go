@@ -154,6 +154,22 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.dropSnapshotsAboveLocked(newEnd); err != nil {
 		return err
 	}
+	// Later segments go first, newest first, and durably: were s cut first,
+	// a crash could bring them back after the cut, a gap recovery accepts
+	// (compaction leaves them), and the cut-away batches would return —
+	// overlapping whatever is appended at the new end.
+	for j := len(l.segs) - 1; j > i; j-- {
+		dead := l.segs[j]
+		if err := dead.remove(l.store.fs); err != nil {
+			l.store.log.Warn("remove truncated segment", "dir", l.dir, "base", dead.base, "err", err)
+		}
+		dead.release()
+	}
+	l.segs = l.segs[:i+1]
+	if err := l.store.fs.SyncDir(l.dir); err != nil {
+		l.err = storageErr("sync directory after truncate", err)
+		return l.err
+	}
 	if err := s.f.Truncate(pos); err != nil {
 		l.err = storageErr("truncate", err)
 		return l.err
@@ -162,13 +178,6 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.err = storageErr("fdatasync after truncate", err)
 		return l.err
 	}
-	for _, dead := range l.segs[i+1:] {
-		if err := dead.remove(l.store.fs); err != nil {
-			l.store.log.Warn("remove truncated segment", "dir", l.dir, "base", dead.base, "err", err)
-		}
-		dead.release()
-	}
-	l.segs = l.segs[:i+1]
 	s.size, s.synced, s.next = pos, min(s.synced, pos), max(newEnd, s.base)
 	s.ix.truncate(uint32(max(newEnd-s.base, 0)))
 	s.indexOnDisk = false
