@@ -34,19 +34,9 @@ func (n *Node) DeleteTopic(name string, done func(error)) error {
 func (n *Node) CreatePartitions(name string, total int, done func(error)) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.activeLocked(); err != nil {
+	t, cur, err := n.growableLocked(name, total)
+	if err != nil {
 		return err
-	}
-	t := n.state.Topics[name]
-	if t == nil {
-		return fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, name)
-	}
-	cur := len(t.Partitions)
-	if total <= cur {
-		return fmt.Errorf("%w: topic %q has %d partitions, asked for %d", kerr.InvalidPartitions, name, cur, total)
-	}
-	if total-cur > MaxNewPartitions {
-		return fmt.Errorf("%w: %d new partitions at once, at most %d", kerr.InvalidPartitions, total-cur, MaxNewPartitions)
 	}
 	bs := PlaceBrokers(n.state)
 	if len(bs) == 0 {
@@ -66,6 +56,26 @@ func (n *Node) CreatePartitions(name string, total int, done func(error)) error 
 		return fmt.Errorf("%w: %w", kerr.InvalidPartitions, err)
 	}
 	return n.proposeLocked(b, func(_ uint64, err error) { callErr(done, err) })
+}
+
+// growableLocked checks a request to grow topic name to total partitions and returns the topic and its current
+// count. Called with n.mu held.
+func (n *Node) growableLocked(name string, total int) (*Topic, int, error) {
+	if err := n.activeLocked(); err != nil {
+		return nil, 0, err
+	}
+	t := n.state.Topics[name]
+	if t == nil {
+		return nil, 0, fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, name)
+	}
+	cur := len(t.Partitions)
+	if total <= cur {
+		return nil, 0, fmt.Errorf("%w: topic %q has %d partitions, asked for %d", kerr.InvalidPartitions, name, cur, total)
+	}
+	if total-cur > MaxNewPartitions {
+		return nil, 0, fmt.Errorf("%w: %d new partitions at once, at most %d", kerr.InvalidPartitions, total-cur, MaxNewPartitions)
+	}
+	return t, cur, nil
 }
 
 // MaxNewPartitions bounds the partitions one CreateTopic or CreatePartitions adds: their record could not fit in

@@ -97,16 +97,9 @@ func (n *Node) CreateTopicAssigned(name string, assign [][]int32, configs map[st
 func (n *Node) CreatePartitionsAssigned(name string, total int, assign [][]int32, done func(error)) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.activeLocked(); err != nil {
+	t, cur, err := n.growableLocked(name, total)
+	if err != nil {
 		return err
-	}
-	t := n.state.Topics[name]
-	if t == nil {
-		return fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, name)
-	}
-	cur := len(t.Partitions)
-	if total <= cur {
-		return fmt.Errorf("%w: topic %q has %d partitions, asked for %d", kerr.InvalidPartitions, name, cur, total)
 	}
 	if len(assign) != total-cur {
 		return fmt.Errorf("%w: adding %d partitions to %q but %d assignments given", kerr.InvalidReplicaAssignment,
