@@ -6,14 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
-
-// electBatch bounds the ChangePartition records per proposal of ElectLeaders so every batch stays well inside
-// MaxRecordSize (a record is a few hundred bytes at most).
-const electBatch = 1000
 
 // ElectLeaders runs Kafka's ElectLeaders. Preferred (unclean false): leadership moves to Replicas[0] where it is
 // live and in the ISR; per partition the result is nil (moved), ELECTION_NOT_NEEDED (it leads already),
@@ -75,37 +70,11 @@ func (n *Node) ElectLeaders(unclean bool, parts map[string][]int32, done func(ma
 		n.later(func() { done(res) })
 		return nil
 	}
-	// Proposals for the chunks complete on whichever goroutine runs Process; the last one to finish answers.
-	var mu sync.Mutex
-	total := (len(cs) + electBatch - 1) / electBatch
-	left := total
-	finish := func(failed []ChangePartition, chunks int, err error) {
-		mu.Lock()
-		if err != nil {
-			for _, c := range failed {
-				res[c.Topic][c.Partition] = err
-			}
-		}
-		left -= chunks
-		last := left == 0
-		mu.Unlock()
-		if last {
-			done(res)
-		}
+	recs := make([]partRecord, len(cs))
+	for i := range cs {
+		recs[i] = partRecord{cs[i].Topic, cs[i].Partition, Record{Type: TypeChangePartition, ChangePartition: &cs[i]}}
 	}
-	for lo := 0; lo < len(cs); lo += electBatch {
-		chunk := cs[lo:min(lo+electBatch, len(cs))]
-		err := n.proposeRecords(changeRecords(chunk), func(err error) { finish(chunk, 1, err) })
-		if err != nil && lo == 0 {
-			return err // nothing proposed: a plain synchronous failure
-		}
-		if err != nil { // e.g. a leadership transfer began: the chunks not proposed fail with err
-			rest, chunks := cs[lo:], total-lo/electBatch
-			n.later(func() { finish(rest, chunks, err) })
-			break
-		}
-	}
-	return nil
+	return n.proposePerPartition(recs, res, nil, done)
 }
 
 // electOne decides one partition's election for ElectLeaders.

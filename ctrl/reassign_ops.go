@@ -3,13 +3,9 @@ package ctrl
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
-
-// reassignBatch bounds the records per proposal of AlterReassignments, as electBatch does for elections.
-const reassignBatch = 1000
 
 // partKey names a partition of a topic incarnation.
 type partKey struct {
@@ -71,44 +67,19 @@ func (n *Node) AlterReassignments(targets []ReassignTarget, allowRFChange bool, 
 		n.later(func() { done(res) })
 		return nil
 	}
-	// As ElectLeaders: chunks complete on whichever goroutine runs Process; the last one to finish answers.
-	var mu sync.Mutex
-	total := (len(recs) + reassignBatch - 1) / reassignBatch
-	left := total
-	finish := func(failed []*ReassignPartition, chunks int, err error) {
-		if errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrStopped) {
-			err = fmt.Errorf("%w: %w", kerr.NotController, err)
-		}
-		mu.Lock()
-		if err != nil {
-			for _, r := range failed {
-				res[r.Topic][r.Partition] = err
-			}
-		}
-		left -= chunks
-		last := left == 0
-		mu.Unlock()
-		if last {
-			done(res)
-		}
+	prs := make([]partRecord, len(recs))
+	for i, r := range recs {
+		prs[i] = partRecord{r.Topic, r.Partition, Record{Type: TypeReassignPartition, ReassignPartition: r}}
 	}
-	for lo := 0; lo < len(recs); lo += reassignBatch {
-		chunk := recs[lo:min(lo+reassignBatch, len(recs))]
-		rs := make([]Record, len(chunk))
-		for i, r := range chunk {
-			rs[i] = Record{Type: TypeReassignPartition, ReassignPartition: r}
-		}
-		err := n.proposeRecords(rs, func(err error) { finish(chunk, 1, err) })
-		if err != nil && lo == 0 {
-			return err // nothing proposed: a plain synchronous failure
-		}
-		if err != nil {
-			rest, chunks := recs[lo:], total-lo/reassignBatch
-			n.later(func() { finish(rest, chunks, err) })
-			break
-		}
+	return n.proposePerPartition(prs, res, notController, done)
+}
+
+// notController names a lost or missing controller leadership as Kafka's NOT_CONTROLLER.
+func notController(err error) error {
+	if errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrStopped) {
+		return fmt.Errorf("%w: %w", kerr.NotController, err)
 	}
-	return nil
+	return err
 }
 
 // ListReassignments returns the active controller's reassignments in progress (see the ListReassignments
