@@ -19,33 +19,7 @@ func TestTruncateToCrashAtEveryStep(t *testing.T) {
 	const cut = 23
 	fixture := func(fs *stepFS) map[int64][]byte {
 		t.Helper()
-		st, err := Open(quietConfig(fs, func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		l, err := st.CreateLog("tt", 0, LogConfig{SegmentBytes: 1 << 10, IndexIntervalBytes: 256})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fillForTruncate(t, l)
-		if len(l.segs) < 3 {
-			t.Fatalf("fixture has %d segments, want several after the cut", len(l.segs))
-		}
-		orig := map[int64][]byte{}
-		for _, b := range readAll(t, l) {
-			orig[parseHeader(b).BaseOffset] = b
-		}
-		fs.mu.Lock()
-		fs.armed = true
-		fs.mu.Unlock()
-		if err := l.TruncateTo(cut); err != nil {
-			t.Fatal(err)
-		}
-		fs.mu.Lock()
-		fs.armed = false
-		fs.mu.Unlock()
-		return orig
+		return armedFixture(t, fs, "tt", func(l *Log) error { return l.TruncateTo(cut) })
 	}
 	probe := &stepFS{MemFS: vfs.NewMem()}
 	fixture(probe)

@@ -15,16 +15,27 @@ import (
 // written, by base offset.
 func truncFullFixture(t *testing.T, fs *stepFS, off int64) map[int64][]byte {
 	t.Helper()
+	return armedFixture(t, fs, "tf", func(l *Log) error { return l.TruncateFullyAndStartAt(off) })
+}
+
+// armedFixture writes fillForTruncate's log topic-0 on fs (several 1 KiB
+// segments), arms fs, runs op on the log, disarms and closes the store. It
+// returns the batches as written, by base offset.
+func armedFixture(t *testing.T, fs *stepFS, topic string, op func(*Log) error) map[int64][]byte {
+	t.Helper()
 	st, err := Open(quietConfig(fs, func() time.Time { return time.UnixMilli(1_700_000_000_000) }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	l, err := st.CreateLog("tf", 0, LogConfig{SegmentBytes: 1 << 10, IndexIntervalBytes: 256})
+	l, err := st.CreateLog(topic, 0, LogConfig{SegmentBytes: 1 << 10, IndexIntervalBytes: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fillForTruncate(t, l)
+	if len(l.segs) < 3 {
+		t.Fatalf("fixture has %d segments, want several", len(l.segs))
+	}
 	orig := map[int64][]byte{}
 	for _, b := range readAll(t, l) {
 		orig[parseHeader(b).BaseOffset] = b
@@ -32,7 +43,7 @@ func truncFullFixture(t *testing.T, fs *stepFS, off int64) map[int64][]byte {
 	fs.mu.Lock()
 	fs.armed = true
 	fs.mu.Unlock()
-	if err := l.TruncateFullyAndStartAt(off); err != nil {
+	if err := op(l); err != nil {
 		t.Fatal(err)
 	}
 	fs.mu.Lock()
