@@ -2,13 +2,11 @@ package ctrl
 
 import (
 	"slices"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Election rules, as pure functions over a State (and the process's static unclean.leader.election.enable,
-// staticUnclean). They compute ChangePartition records; they never mutate. The active controller proposes what they
+// Election rules, as pure functions over a State. They compute ChangePartition records; they never mutate. The active controller proposes what they
 // return, and Apply re-checks each against the partition epoch it was computed from, so a decision made on a state
 // that moved on is rejected rather than applied stale.
 
@@ -30,29 +28,6 @@ func ElectLeader(replicas, isr []int32, live func(int32) bool, unclean bool) (le
 		}
 	}
 	return NoLeader, isr, false
-}
-
-// staticUnclean is unclean.leader.election.enable from this process's static broker config (server.properties). Like
-// Kafka's controller, sluice's falls back to it after the topic's config and the cluster-wide dynamic default. It is
-// not replicated: each controller decides by its own, and a process reads one server.properties, hence one value
-// per process (in-process test clusters share it).
-var staticUnclean atomic.Bool
-
-// SetStaticUncleanLeaderElection sets the static unclean.leader.election.enable the elections below fall back to
-// (default false). node calls it when a controller starts. Safe for concurrent use.
-func SetStaticUncleanLeaderElection(on bool) { staticUnclean.Store(on) }
-
-// StaticUncleanLeaderElection returns what SetStaticUncleanLeaderElection set. Safe for concurrent use.
-func StaticUncleanLeaderElection() bool { return staticUnclean.Load() }
-
-// uncleanAllowed reports unclean.leader.election.enable for a topic: its own config, else the cluster-wide dynamic
-// default, else the static one (staticUnclean).
-func uncleanAllowed(s *State, topic string) bool {
-	def := "false"
-	if staticUnclean.Load() {
-		def = "true"
-	}
-	return s.Config(topic, "unclean.leader.election.enable", def) == "true"
 }
 
 // liveExcept treats broker id as fenced whatever the state says: the view after fencing it.
@@ -100,7 +75,7 @@ func FenceChanges(s *State, id int32) []ChangePartition {
 		}
 		leader := p.Leader
 		if leader == id || leader == NoLeader {
-			leader, isr, _ = ElectLeader(p.Replicas, isr, live, uncleanAllowed(s, t.Name))
+			leader, isr, _ = ElectLeader(p.Replicas, isr, live, s.UncleanAllowed(t.Name))
 		}
 		if c, ok := change(t, i, p, leader, isr); ok {
 			out = append(out, c)
@@ -127,7 +102,7 @@ func offlineChanges(s *State, live func(int32) bool, want func(*Partition) bool)
 		if p.Leader != NoLeader || !want(p) {
 			return
 		}
-		leader, isr, _ := ElectLeader(p.Replicas, p.ISR, live, uncleanAllowed(s, t.Name))
+		leader, isr, _ := ElectLeader(p.Replicas, p.ISR, live, s.UncleanAllowed(t.Name))
 		if c, ok := change(t, i, p, leader, isr); ok {
 			out = append(out, c)
 		}

@@ -57,6 +57,9 @@ type Config struct {
 	// Their Client learns the new leader from the local raft and abandons calls stuck on the old one, so they
 	// check in within about a heartbeat interval; this can be much shorter. 0 means SessionGrace.
 	VoterSessionGrace time.Duration
+	// UncleanLeaderElection is the static unclean.leader.election.enable: elections fall back to it after the
+	// topic's config and the cluster-wide dynamic default.
+	UncleanLeaderElection bool
 	// OnApply, when set, is called after a Process cycle that applied at least one committed entry (or a
 	// snapshot), with the applied index, without the Node's lock, on the goroutine running Process. It may call
 	// the Node.
@@ -131,6 +134,7 @@ func NewNode(cfg Config) (*Node, *Recovered, error) {
 	}
 	n := &Node{cfg: cfg, storage: raft.NewMemoryStorage(), wal: wal, state: NewState(),
 		pending: map[uint64]func(uint64, error){}, wake: make(chan struct{}, 1)}
+	n.state.uncleanDefault = cfg.UncleanLeaderElection
 	if raft.IsEmptySnap(rec.Snapshot) && isEmptyHardState(rec.HardState) && len(rec.Entries) == 0 {
 		// Fresh: bootstrap with a snapshot at index 1 naming the voters (rafttest does the same), made durable first.
 		if len(cfg.Peers) == 0 {
@@ -171,6 +175,7 @@ func (n *Node) restore(rec *Recovered) error {
 			return fmt.Errorf("ctrl: restore snapshot: %w", err)
 		}
 		n.state, n.confState, n.snapIndex = st, rec.Snapshot.Metadata.ConfState, rec.Snapshot.Metadata.Index
+		n.state.uncleanDefault = n.cfg.UncleanLeaderElection
 	}
 	if err := n.storage.SetHardState(rec.HardState); err != nil {
 		return fmt.Errorf("ctrl: restore hard state: %w", err)

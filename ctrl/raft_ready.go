@@ -98,6 +98,7 @@ func (n *Node) persist(rd raft.Ready) error {
 		}
 		st.AppliedIndex = rd.Snapshot.Metadata.Index
 		n.state, n.confState, n.snapIndex = st, rd.Snapshot.Metadata.ConfState, rd.Snapshot.Metadata.Index
+		n.state.uncleanDefault = n.cfg.UncleanLeaderElection
 	} else if err := n.wal.Save(rd.HardState, rd.Entries); err != nil {
 		return err
 	}

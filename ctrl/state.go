@@ -56,6 +56,10 @@ type State struct {
 	AppliedIndex uint64 `json:"appliedIndex"`
 
 	topicsByID map[TopicID]string // derived; rebuilt on restore
+	// uncleanDefault is this controller's static unclean.leader.election.enable (Config.UncleanLeaderElection):
+	// not replicated, as in Kafka each controller reads its own server.properties. The Node sets it on every
+	// state it installs.
+	uncleanDefault bool
 }
 
 // NewState returns an empty state.
@@ -111,15 +115,20 @@ func (s *State) Config(topic, key string, def string) string {
 	return def
 }
 
-// UncleanAllowed reports unclean.leader.election.enable for a topic (default false, as Kafka).
+// UncleanAllowed reports unclean.leader.election.enable for a topic: its own config, else the cluster-wide
+// dynamic default, else the controller's static one (false unless configured, as Kafka).
 func (s *State) UncleanAllowed(topic string) bool {
-	return s.Config(topic, "unclean.leader.election.enable", "false") == "true"
+	def := "false"
+	if s.uncleanDefault {
+		def = "true"
+	}
+	return s.Config(topic, "unclean.leader.election.enable", def) == "true"
 }
 
 // Clone returns a deep copy.
 func (s *State) Clone() *State {
 	c := NewState()
-	c.NextProducerID, c.AppliedIndex = s.NextProducerID, s.AppliedIndex
+	c.NextProducerID, c.AppliedIndex, c.uncleanDefault = s.NextProducerID, s.AppliedIndex, s.uncleanDefault
 	for id, b := range s.Brokers {
 		nb := *b
 		nb.Listeners = slices.Clone(b.Listeners)

@@ -5,20 +5,19 @@ import (
 	"testing"
 )
 
-// The static unclean.leader.election.enable (server.properties) is the last
-// fallback of the elections: the topic's config, then the cluster-wide
+// The static unclean.leader.election.enable (server.properties, Config.
+// UncleanLeaderElection) is the last fallback of the elections: the topic's config, then the cluster-wide
 // dynamic default, win over it.
 func TestStaticUncleanLeaderElection(t *testing.T) {
-	t.Cleanup(func() { SetStaticUncleanLeaderElection(false) })
 	// Leader 1 alone in the ISR; 2 and 3 live but out of sync.
 	p := Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: 7}
 	f := func(static bool, topicCfg, clusterCfg string, wantLeader int32) {
 		t.Helper()
-		SetStaticUncleanLeaderElection(static)
-		if StaticUncleanLeaderElection() != static {
-			t.Fatal("static value not kept")
-		}
 		s := stateWith(t, []int32{1, 2, 3}, nil, false, p)
+		s.uncleanDefault = static
+		if s.Clone().uncleanDefault != static {
+			t.Fatal("Clone lost the static default")
+		}
 		if topicCfg != "" {
 			s.Topics["t"].Configs = map[string]string{"unclean.leader.election.enable": topicCfg}
 		}
@@ -36,6 +35,7 @@ func TestStaticUncleanLeaderElection(t *testing.T) {
 		off := p
 		off.Leader = NoLeader
 		s = stateWith(t, []int32{1, 2, 3}, []int32{1}, false, off)
+		s.uncleanDefault = static
 		if topicCfg != "" {
 			s.Topics["t"].Configs = map[string]string{"unclean.leader.election.enable": topicCfg}
 		}

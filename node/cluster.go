@@ -87,7 +87,8 @@ func newCluster(n *Node) (*cluster, error) {
 		c.raft, _, err = ctrl.NewNode(ctrl.Config{
 			ID: ctrl.RaftID(n.cfg.NodeID), Peers: ids, Dir: filepath.Join(n.cfg.DataDir, clusterMetadataDir),
 			Transport: c.net.Transport(), SessionTimeout: cfg.SessionTimeout, SessionGrace: cfg.SessionGrace,
-			VoterSessionGrace: cfg.VoterSessionGrace, OnApply: func(uint64) { c.signalApplied() },
+			UncleanLeaderElection: cfg.UncleanLeaderElection,
+			VoterSessionGrace:     cfg.VoterSessionGrace, OnApply: func(uint64) { c.signalApplied() },
 		})
 		if err != nil {
 			c.net.Close()

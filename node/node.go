@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sluicemq/sluice/ctrl"
 	"github.com/sluicemq/sluice/ioring"
 	"github.com/sluicemq/sluice/ioring/vfs"
 	"github.com/sluicemq/sluice/netpoll"
@@ -146,9 +145,6 @@ func New(cfg Config) (*Node, error) {
 		// The controllers' metadata log says which topics exist; reconcile
 		// opens the replicas' logs as it learns them.
 		n.cluster, err = newCluster(n)
-		if cfg.Cluster.Controller { // the controller's static default (ctrl/elect.go)
-			ctrl.SetStaticUncleanLeaderElection(cfg.Cluster.UncleanLeaderElection)
-		}
 	}
 	if err != nil {
 		n.store.Close()
