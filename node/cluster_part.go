@@ -74,7 +74,7 @@ func (c *cluster) becomeFollower(s *ctrl.State, p *partition, ps repl.PartitionS
 		c.n.log.Warn("leader has no listener in the metadata", "topic", p.topic.name, "partition", p.index, "leader", ps.Leader)
 		return
 	}
-	p.getLog().SetColdWrites(!c.cfg.KeepFollowerPages)
+	p.getLog().SetColdWrites(c.cfg.FollowerPageCache != "keep")
 	f := repl.NewFollower(repl.FollowerConfig{BrokerID: c.n.cfg.NodeID}, p.getLog(), ps.Leader, ps.LeaderEpoch, p.hw.Load())
 	p.fol.Store(f)
 	c.fetch.follow(p, f, ps.Leader, addr)

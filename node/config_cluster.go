@@ -62,11 +62,13 @@ type ClusterConfig struct {
 	// ShutdownTimeout bounds controlled shutdown (moving leadership away)
 	// before Close gives up and exits anyway.
 	ShutdownTimeout time.Duration
-	// KeepFollowerPages leaves a follower's appended data in the page cache
-	// (log.follower.page.cache=keep). By default a follower's synced pages
-	// are dropped (segstore.Log.SetColdWrites): nothing reads them unless it
-	// becomes leader, and recycled pages cost less than new ones.
-	KeepFollowerPages bool
+	// FollowerPageCache is log.follower.page.cache: what a follower's
+	// appends do with the page cache, where nothing reads them unless the
+	// replica becomes leader. "direct" (the default, also for ""): write
+	// with O_DIRECT, never entering the cache (segstore.Log.SetColdWrites);
+	// "drop": write through the cache and drop synced pages; "keep":
+	// Kafka's behaviour.
+	FollowerPageCache string
 	// HWCheckpointInterval is replica.high.watermark.checkpoint.interval.ms
 	// (5 s): how often each local replica's high watermark is written to
 	// <data-dir>/replication-offset-checkpoint (also on shutdown).

@@ -127,6 +127,7 @@ func New(cfg Config) (*Node, error) {
 			DedupeBufferBytes: cfg.CleanerDedupeBytes, OnClean: n.m.onClean},
 		ProducerIDExpiration:           cfg.ProducerIDExpiration,
 		ProducerIDExpirationCheckEvery: cfg.ProducerIDExpirationCheck,
+		NoDirectWrites:                 cfg.Cluster != nil && cfg.Cluster.FollowerPageCache == "drop",
 	}
 	n.pin = newPinning(&n.cfg)
 	n.pin.configureStore(&sc, func() (ioring.Engine, error) {

@@ -14,6 +14,14 @@
 # included) per GB produced. "cpu %" is the machine's busy share (both vCPUs, iowait counted idle)
 # while the producer ran. CLUSTER_OPTS adds --override flags to every
 # cluster node (e.g. "--override log.follower.page.cache=keep").
+# Memory is settled before each setup starts: the previous setup's data is
+# deleted, then SETTLE seconds (5) pass. On a VM that hands freed memory back
+# to its host (free page reporting, as on this project's Firecracker VMs)
+# page-cache pages the guest reuses at once cost ~12x less than pages the
+# host must fault in again (`dd` of 1 GB: 0.19 s vs 2.3 s of system time), so
+# without the pause whichever setup starts right after a delete runs on warm
+# memory and the ratio measures that instead of replication. With it, both
+# setups start from host-returned memory. SETTLE=0 restores the old order.
 #   RUNS=3 RECORDS=300000 scripts/bench-cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +87,8 @@ stop_all() {
   kill -TERM "${pids[@]}" 2>/dev/null || true
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
+  rm -rf "$WORK/single" "$WORK"/n[123]
+  sleep "${SETTLE:-5}"
 }
 
 rows="$WORK/rows"

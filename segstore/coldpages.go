@@ -16,10 +16,12 @@ import (
 // are durable (POSIX_FADV_DONTNEED only drops clean pages), and the next
 // appends reuse them.
 
-// SetColdWrites marks the log's future appends as cold (on) or not: a cold
-// log drops each synced range of its active segment from the page cache.
-// Only synced data is dropped, so under log.flush.policy=os or interval a
-// cold log keeps its pages until a sync. Safe for concurrent use.
+// SetColdWrites marks the log's future appends as cold (on) or not. A cold
+// log writes with O_DIRECT (direct.go) where the file system allows and
+// Config.NoDirectWrites does not forbid it; otherwise it drops each synced
+// range of its active segment from the page cache. Only synced data is
+// dropped, so under log.flush.policy=os or interval such a log keeps its
+// pages until a sync. Safe for concurrent use.
 func (l *Log) SetColdWrites(on bool) {
 	l.mu.Lock()
 	l.cold = on

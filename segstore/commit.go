@@ -33,6 +33,9 @@ type group struct {
 	seg     *segment
 	writeOp int // index in ops, -1 if none
 	syncOp  int // index in ops, -1 if none
+	// stage is the staged block-aligned image of a direct write, nil for a
+	// write through the page cache (direct.go).
+	stage []byte
 }
 
 // committer is group commit: one goroutine takes every append queued since
@@ -62,6 +65,10 @@ type committer struct {
 	ops      []ioring.Op
 	bufs     [][]byte
 	done     chan struct{}
+	// stage is the aligned arena direct writes are staged in, staged its
+	// used length this round (direct.go).
+	stage  []byte
+	staged int
 }
 
 func newCommitter(s *Store, eng ioring.Engine) *committer {
@@ -181,7 +188,9 @@ func (c *committer) round() {
 	}
 	for gi := range c.groups {
 		c.groups[gi].log.cidx = -1
+		c.groups[gi].stage = nil
 	}
+	c.endStageRound()
 	clear(c.work) // drop buffer and callback references
 }
 
@@ -238,17 +247,23 @@ func (c *committer) plan(g *group, now time.Time) {
 	}
 	g.items = g.items[:n]
 	wantSync := c.s.cfg.Flush == FlushAck || l.flushDueLocked(now, c.work[g.items[n-1]].last+1)
+	bufStart := len(c.bufs)
+	for _, i := range g.items {
+		c.bufs = append(c.bufs, c.work[i].buf)
+	}
+	file, off := seg.f, g.pos
+	if l.directReadyLocked(seg) {
+		g.stage = c.stageDirect(seg, g.pos, c.bufs[bufStart:])
+		c.bufs = append(c.bufs[:bufStart], g.stage)
+		file, off = seg.dw.f, g.pos&^(directAlign-1)
+	}
 	// Pin the segment for the round: a concurrent DeleteLog must not close
 	// (and let the kernel reuse) the descriptor the write is queued on.
 	seg.acquire()
 	l.mu.Unlock()
 
-	bufStart := len(c.bufs)
-	for _, i := range g.items {
-		c.bufs = append(c.bufs, c.work[i].buf)
-	}
 	g.writeOp = len(c.ops)
-	c.ops = append(c.ops, ioring.Op{Kind: ioring.OpWrite, File: seg.f, Off: g.pos,
+	c.ops = append(c.ops, ioring.Op{Kind: ioring.OpWrite, File: file, Off: off,
 		Bufs: c.bufs[bufStart:len(c.bufs):len(c.bufs)], Link: wantSync})
 	if wantSync {
 		g.syncOp = len(c.ops)
@@ -391,6 +406,11 @@ func (c *committer) applyWrite(g *group, now time.Time) (vfs.File, int64, int64)
 	}
 	seg.size, seg.next = pos, l.leo
 	seg.indexOnDisk = false
+	if g.stage != nil {
+		seg.dw.afterDirectWriteLocked(g.stage, g.pos, seg.size)
+	} else {
+		seg.dw.tailOK = false // the page cache wrote the last block
+	}
 	if g.syncOp >= 0 {
 		seg.synced = seg.size
 		l.recoveryPoint = l.leo
@@ -401,6 +421,10 @@ func (c *committer) applyWrite(g *group, now time.Time) (vfs.File, int64, int64)
 		if err := l.saveEpochsLocked(); err != nil {
 			l.store.log.Error("leader epoch checkpoint", "dir", l.dir, "err", err)
 		}
+	}
+	if g.stage != nil {
+		seg.dropped = seg.synced // never cached
+		return nil, 0, 0
 	}
 	return l.coldRangeLocked(seg)
 }
@@ -413,6 +437,7 @@ func (c *committer) failWrite(g *group, w *ioring.Op) error {
 	err := storageErr("write "+g.seg.f.Name(), w.Err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	g.seg.dw.padded, g.seg.dw.tailOK = false, false
 	if terr := g.seg.f.Truncate(g.pos); terr != nil {
 		l.err = storageErr("truncate after failed write", errors.Join(w.Err, terr))
 	} else if !errors.Is(w.Err, unix.ENOSPC) {

@@ -72,6 +72,9 @@ type Config struct {
 	OnRound func(Round)
 	// Cleaner configures log compaction (log.cleaner.*).
 	Cleaner CleanerConfig
+	// NoDirectWrites makes cold logs (SetColdWrites) write through the page
+	// cache and drop their synced pages, instead of writing with O_DIRECT.
+	NoDirectWrites bool
 
 	// Committers is how many committer goroutines share the logs, each with
 	// its own engine and its own group commit (default 1). The node runs one

@@ -27,9 +27,16 @@ func TestCrashProperty(t *testing.T) {
 	for _, policy := range []FlushPolicy{FlushAck, FlushInterval, FlushOS} {
 		for seed := int64(0); seed < int64(seeds); seed++ {
 			t.Run(fmt.Sprintf("%s/%d", policy, seed), func(t *testing.T) {
-				crashOnce(t, policy, seed)
+				crashOnce(t, policy, seed, false)
 			})
 		}
+	}
+	// Cold logs write direct (aligned blocks, padding): half the partitions
+	// start cold and writers switch them between cold and hot at random.
+	for seed := int64(0); seed < int64(seeds); seed++ {
+		t.Run(fmt.Sprintf("cold/%d", seed), func(t *testing.T) {
+			crashOnce(t, FlushAck, seed, true)
+		})
 	}
 }
 
@@ -39,7 +46,7 @@ type appended struct {
 	acked map[int64]bool
 }
 
-func crashOnce(t *testing.T, policy FlushPolicy, seed int64) {
+func crashOnce(t *testing.T, policy FlushPolicy, seed int64, cold bool) {
 	rng := rand.New(rand.NewSource(seed))
 	e := newEnv(t, func(c *Config) {
 		c.Flush = policy
@@ -51,6 +58,7 @@ func crashOnce(t *testing.T, policy FlushPolicy, seed int64) {
 	for p := range logs {
 		logs[p] = e.log("crash", int32(p), LogConfig{SegmentBytes: 3 << 10, IndexIntervalBytes: 256})
 		state[p] = &appended{batch: map[int64][]byte{}, acked: map[int64]bool{}}
+		logs[p].SetColdWrites(cold && p%2 == 0)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -65,6 +73,9 @@ func crashOnce(t *testing.T, policy FlushPolicy, seed int64) {
 				default:
 				}
 				p := r.Intn(parts)
+				if cold && r.Intn(16) == 0 {
+					logs[p].SetColdWrites(r.Intn(2) == 0)
+				}
 				b := makeBatch(1+r.Intn(4), r.Intn(300), time.Now().UnixMilli(), nil)
 				s := state[p]
 				s.mu.Lock() // hold across Append so the copy below is the stamped batch

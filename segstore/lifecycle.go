@@ -107,6 +107,13 @@ func (st *Store) Close() error {
 
 	var errs []error
 	for _, l := range logs {
+		l.mu.Lock()
+		for _, s := range l.segs {
+			if err := s.cutPaddingLocked(); err != nil && l.err == nil {
+				l.err = err // Flush reports it and the marker is not written
+			}
+		}
+		l.mu.Unlock()
 		if err := l.Flush(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", l.dir, err))
 			continue

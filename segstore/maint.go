@@ -25,17 +25,22 @@ func (l *Log) roll(base int64) (*segment, error) {
 // the new segment is created.
 func (l *Log) finishRoll(old *segment) {
 	l.mu.Lock()
+	// A rolled segment's file must end at its size: recovery trusts the
+	// size of every segment but the last.
+	err := old.cutPaddingLocked()
+	old.closeDirectLocked()
 	needSync := old.synced < old.size
 	size := old.size
 	l.mu.Unlock()
-	var err error
-	if needSync {
-		err = old.f.Sync()
+	if needSync && err == nil {
+		if err = old.f.Sync(); err != nil {
+			err = storageErr("fdatasync rolled segment", err)
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
-		l.err = storageErr("fdatasync rolled segment", err)
+		l.err = err
 		return
 	}
 	old.synced = size
@@ -170,6 +175,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.err = storageErr("sync directory after truncate", err)
 		return l.err
 	}
+	s.dw.padded, s.dw.tailOK = false, false
 	if err := s.f.Truncate(pos); err != nil {
 		l.err = storageErr("truncate", err)
 		return l.err

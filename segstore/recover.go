@@ -86,7 +86,7 @@ func (st *Store) openLog(topic string, partition int32, dir string, recoveryPoin
 				return nil, rerr
 			}
 			if cut {
-				st.log.Warn("truncated a torn or corrupt log tail", "dir", dir, "segment", base, "kept_bytes", s.size)
+				st.log.Warn("truncated a torn, corrupt or zero-padded log tail", "dir", dir, "segment", base, "kept_bytes", s.size)
 				l.dropAfter(i)
 				break
 			}

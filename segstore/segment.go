@@ -31,6 +31,8 @@ type segment struct {
 	// dropped is how far a cold log dropped the segment's pages from the
 	// page cache (coldpages.go).
 	dropped int64
+	// dw is the direct-write state of a cold log's segment (direct.go).
+	dw directState
 
 	ix         segIndex
 	maxTs      int64  // largest batch max timestamp, -1 when empty
@@ -89,6 +91,7 @@ func (s *segment) acquire() { s.refs.Add(1) }
 // release drops a reference; the last one closes the file.
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
+		s.closeDirectLocked()
 		s.f.Close()
 	}
 }

@@ -40,6 +40,9 @@ type Store struct {
 	bgStop  chan struct{}
 	bgDone  chan struct{}
 	cleaner *cleaner // fixed after Open (clean.go)
+	// noDirect: Config.NoDirectWrites, or the file system refused O_DIRECT;
+	// cold logs write through the page cache (direct.go).
+	noDirect atomic.Bool
 }
 
 type tpKey struct {
@@ -71,6 +74,7 @@ func Open(cfg Config) (*Store, error) {
 	cfg.Defaults = cfg.Defaults.normalized()
 	st := &Store{cfg: cfg, fs: cfg.FS, log: cfg.Logger, logs: map[tpKey]*Log{},
 		bgStop: make(chan struct{}), bgDone: make(chan struct{})}
+	st.noDirect.Store(cfg.NoDirectWrites)
 	if err := st.newCommitters(); err != nil {
 		return nil, err
 	}

@@ -15,22 +15,22 @@ import (
 // node.Config.Cluster once every key and the listeners are known. Without
 // controller.quorum.voters the broker runs standalone (no controller, RF 1).
 type clusterConf struct {
-	roles       []string // process.roles; nil: unset
-	voters      map[int32]string
-	heartbeat   time.Duration
-	session     time.Duration
-	tick        time.Duration
-	lagMax      time.Duration
-	fetchWait   time.Duration
-	fetchMax    int32
-	fetchResp   int32
-	fetchBack   time.Duration
-	shutdownMax time.Duration
-	rebalance   *bool // nil: unset (default true)
-	keepPages   bool
-	imbalance   time.Duration
-	unclean     bool          // unclean.leader.election.enable
-	hwCkpt      time.Duration // replica.high.watermark.checkpoint.interval.ms
+	roles         []string // process.roles; nil: unset
+	voters        map[int32]string
+	heartbeat     time.Duration
+	session       time.Duration
+	tick          time.Duration
+	lagMax        time.Duration
+	fetchWait     time.Duration
+	fetchMax      int32
+	fetchResp     int32
+	fetchBack     time.Duration
+	shutdownMax   time.Duration
+	rebalance     *bool // nil: unset (default true)
+	followerPages string
+	imbalance     time.Duration
+	unclean       bool          // unclean.leader.election.enable
+	hwCkpt        time.Duration // replica.high.watermark.checkpoint.interval.ms
 }
 
 var clusterProps = []property{
@@ -64,13 +64,13 @@ var clusterProps = []property{
 	{name: "auto.leader.rebalance.enable", def: "true", set: boolean(func(c *serveConfig, b bool) { c.cl.rebalance = &b })},
 	{name: "leader.imbalance.check.interval.seconds", def: "300", set: duration(1, time.Second, func(c *serveConfig, d time.Duration) { c.cl.imbalance = d })},
 	{name: "controlled.shutdown.timeout.ms", def: "10000", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.cl.shutdownMax = d })},
-	{name: "log.follower.page.cache", def: "drop", set: func(c *serveConfig, v string) error {
+	{name: "log.follower.page.cache", def: "direct", set: func(c *serveConfig, v string) error {
 		switch v {
-		case "drop", "keep":
-			c.cl.keepPages = v == "keep"
+		case "direct", "drop", "keep":
+			c.cl.followerPages = v
 			return nil
 		}
-		return fmt.Errorf("want drop or keep, got %q", v)
+		return fmt.Errorf("want direct, drop or keep, got %q", v)
 	}},
 	{name: "unclean.leader.election.enable", def: "false", set: boolean(func(c *serveConfig, b bool) { c.cl.unclean = b })},
 	{name: "replica.high.watermark.checkpoint.interval.ms", def: "5000", set: duration(1, time.Millisecond, func(c *serveConfig, d time.Duration) { c.cl.hwCkpt = d })},
@@ -160,7 +160,7 @@ func (c *serveConfig) finishCluster() (string, error) {
 	set(&cc.ReplicaFetchWait, cl.fetchWait)
 	set(&cc.ReplicaFetchBackoff, cl.fetchBack)
 	set(&cc.ShutdownTimeout, cl.shutdownMax)
-	cc.KeepFollowerPages = cl.keepPages
+	cc.FollowerPageCache = cl.followerPages
 	cc.UncleanLeaderElection = cl.unclean
 	set(&cc.HWCheckpointInterval, cl.hwCkpt)
 	set(&cc.LeaderImbalanceCheck, cl.imbalance)

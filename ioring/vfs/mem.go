@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"unsafe"
 )
 
 // MemFS is an in-memory FS for tests. It remembers, per file, the content as of
@@ -65,6 +67,18 @@ func (m *MemFS) open(name string, ro bool) (File, error) {
 
 func (m *MemFS) OpenRW(name string) (File, error) { return m.open(name, false) }
 func (m *MemFS) Open(name string) (File, error)   { return m.open(name, true) }
+
+// OpenDirect opens name for direct writes: like the kernel, the handle
+// refuses (EINVAL) a write whose offset, length or memory address is not
+// DirectAlign-aligned, so tests catch misaligned direct I/O without a disk.
+func (m *MemFS) OpenDirect(name string) (File, error) {
+	f, err := m.open(name, false)
+	if err != nil {
+		return nil, err
+	}
+	f.(*memFile).direct = true
+	return f, nil
+}
 
 func (m *MemFS) Remove(name string) error {
 	name = filepath.Clean(name)
@@ -220,6 +234,7 @@ type memFile struct {
 	n      *memNode
 	name   string
 	ro     bool
+	direct bool // OpenDirect: writes must be DirectAlign-aligned
 	closed bool
 }
 
@@ -247,6 +262,10 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	}
 	if f.ro {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
+	}
+	if f.direct && (off%DirectAlign != 0 || len(p)%DirectAlign != 0 ||
+		(len(p) > 0 && uintptr(unsafe.Pointer(&p[0]))%DirectAlign != 0)) {
+		return 0, &fs.PathError{Op: "write", Path: f.name, Err: syscall.EINVAL}
 	}
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
