@@ -431,16 +431,22 @@ func (c *committer) applyWrite(g *group, now time.Time) (vfs.File, int64, int64)
 
 // failWrite undoes a failed write: the file is cut back to where the write
 // began and the appends fail (abortLocked). ENOSPC leaves the log usable once
-// space frees; any other error makes it sticky.
+// space frees, and so does EINVAL from a direct write (the device wants a
+// larger alignment than directAlign): direct writes stop. Any other error
+// makes the log's error sticky.
 func (c *committer) failWrite(g *group, w *ioring.Op) error {
 	l := g.log
 	err := storageErr("write "+g.seg.f.Name(), w.Err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	g.seg.dw.padded, g.seg.dw.tailOK = false, false
+	misaligned := g.stage != nil && errors.Is(w.Err, unix.EINVAL)
+	if misaligned && c.s.noDirect.CompareAndSwap(false, true) {
+		l.store.log.Warn("direct write refused, follower logs write through the page cache", "dir", l.dir, "err", w.Err)
+	}
 	if terr := g.seg.f.Truncate(g.pos); terr != nil {
 		l.err = storageErr("truncate after failed write", errors.Join(w.Err, terr))
-	} else if !errors.Is(w.Err, unix.ENOSPC) {
+	} else if !errors.Is(w.Err, unix.ENOSPC) && !misaligned {
 		l.err = err
 	}
 	c.abortLocked(g, err)

@@ -2,6 +2,7 @@ package segstore
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand"
@@ -198,5 +199,54 @@ func TestDirectWritesFallback(t *testing.T) {
 	}
 	if logical, onDisk := fileSizes(t, e.fs, l); logical[0] != onDisk[0] {
 		t.Fatalf("buffered writes padded the file: %d bytes for %d", onDisk[0], logical[0])
+	}
+}
+
+// einvalFS opens direct handles whose writes fail with EINVAL, as on a
+// device that wants a larger alignment than directAlign.
+type einvalFS struct{ *vfs.MemFS }
+
+type einvalFile struct{ vfs.File }
+
+func (f einvalFile) WriteAt([]byte, int64) (int, error) { return 0, unix.EINVAL }
+
+func (fs einvalFS) OpenDirect(name string) (vfs.File, error) {
+	f, err := fs.MemFS.OpenDirect(name)
+	if err != nil {
+		return nil, err
+	}
+	return einvalFile{f}, nil
+}
+
+// A direct write the device refuses fails that append only: the log stays
+// usable, later appends go through the page cache, nothing is lost.
+func TestDirectWriteRefusedFallsBack(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Flush = FlushAck })
+	e.st.Close()
+	e.cfg.FS = einvalFS{e.fs}
+	st, err := Open(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st = st
+	l := e.log("direct", 0, LogConfig{})
+	first := makeBatch(2, 500, 1, nil)
+	if r := appendSync(t, l, first, 0); r.Err != nil {
+		t.Fatal(r.Err) // hot: buffered
+	}
+	l.SetColdWrites(true)
+	if r := appendSync(t, l, makeBatch(2, 500, 1, nil), 0); !errors.Is(r.Err, ErrStorage) {
+		t.Fatalf("refused direct write: %+v, want ErrStorage", r)
+	}
+	if !st.noDirect.Load() {
+		t.Fatal("direct writes not turned off after EINVAL")
+	}
+	second := makeBatch(3, 200, 1, nil)
+	if r := appendSync(t, l, second, 0); r.Err != nil || r.BaseOffset != 2 {
+		t.Fatalf("append after the refusal: %+v, want base 2", r)
+	}
+	got := readAll(t, l)
+	if len(got) != 2 || !bytes.Equal(got[0], first) || !bytes.Equal(got[1], second) {
+		t.Fatalf("log holds %d batches, want the two accepted ones", len(got))
 	}
 }
