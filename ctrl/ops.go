@@ -89,6 +89,20 @@ func (n *Node) AlterPartition(req AlterPartitionRequest, done func(*ChangePartit
 // ElectPreferredLeaders proposes preferred-leader elections for every partition that can have one; done gets how
 // many partitions changed (0 with no proposal when none could). Safe for concurrent use.
 func (n *Node) ElectPreferredLeaders(done func(int, error)) error {
+	return n.proposeElections(PreferredChanges, done)
+}
+
+// ElectOfflineLeaders proposes an election for every leaderless partition that now has an eligible leader, unclean
+// ones included where unclean.leader.election.enable allows them. Fencing, unfencing and config changes already do
+// this for what they touch; this periodic sweep (Kafka's, every leader.imbalance.check.interval.seconds) catches
+// what they cannot, such as a controller restarted with the static key turned on. done gets how many partitions
+// changed. Safe for concurrent use.
+func (n *Node) ElectOfflineLeaders(done func(int, error)) error {
+	return n.proposeElections(OfflineChanges, done)
+}
+
+// proposeElections proposes what changes computes from the current state, in one batch.
+func (n *Node) proposeElections(changes func(*State) []ChangePartition, done func(int, error)) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.err != nil {
@@ -97,7 +111,7 @@ func (n *Node) ElectPreferredLeaders(done func(int, error)) error {
 	if !n.leading {
 		return ErrNotLeader
 	}
-	cs := PreferredChanges(n.state)
+	cs := changes(n.state)
 	if len(cs) == 0 {
 		n.ready = append(n.ready, func() { done(0, nil) })
 		n.signal()

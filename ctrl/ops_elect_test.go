@@ -104,6 +104,47 @@ func TestElectLeadersUnclean(t *testing.T) {
 	}
 }
 
+// TestElectOfflineLeaders: the periodic sweep elects nothing while no offline partition is electable, and elects
+// uncleanly once the controller's static unclean.leader.election.enable is on (as after a restart with the key),
+// which no fence, unfence or config change would have triggered.
+func TestElectOfflineLeaders(t *testing.T) {
+	c, n, epochs := adminCluster(t)
+	p0 := partition(n, "t", 0)
+	lead := p0.Leader
+	setPartition(t, c, n, "t", 0, lead, lead) // only the leader in sync
+	n.BrokerDisconnected(lead, epochs[lead])
+	c.tick(2)
+	if p := partition(n, "t", 0); p.Leader != NoLeader {
+		t.Fatalf("t-0 not offline: %+v", p)
+	}
+	sweep := func() int {
+		t.Helper()
+		moved := -1
+		if err := await(t, c, func(done func(error)) error {
+			return n.ElectOfflineLeaders(func(m int, err error) { moved = m; done(err) })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return moved
+	}
+	if m := sweep(); m != 0 {
+		t.Fatalf("sweep with unclean elections off moved %d partitions", m)
+	}
+	n.mu.Lock()
+	n.state.uncleanDefault = true
+	n.mu.Unlock()
+	if m := sweep(); m != 1 {
+		t.Fatalf("sweep with unclean elections on moved %d partitions, want 1", m)
+	}
+	other := p0.Replicas[0] + p0.Replicas[1] - lead
+	if p := partition(n, "t", 0); p.Leader != other || !slices.Equal(p.ISR, []int32{other}) {
+		t.Fatalf("t-0 after the sweep: %+v, want %d leading alone", p, other)
+	}
+	if m := sweep(); m != 0 {
+		t.Fatalf("second sweep moved %d partitions", m)
+	}
+}
+
 func equalCodes(a, b map[string]map[int32]int16) bool {
 	if len(a) != len(b) {
 		return false

@@ -153,9 +153,9 @@ func (c *cluster) start() {
 	}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.followMetadata() }()
-	if c.raft != nil && c.cfg.AutoLeaderRebalance {
+	if c.raft != nil {
 		c.wg.Add(1)
-		go func() { defer c.wg.Done(); c.rebalanceLeaders() }()
+		go func() { defer c.wg.Done(); c.adjustLeaders() }()
 	}
 	if c.cfg.Broker {
 		c.wg.Add(2)
@@ -353,23 +353,33 @@ func leadsAny(s *ctrl.State, id int32) bool {
 	return false
 }
 
-// rebalanceLeaders is auto.leader.rebalance.enable: while this node is the
-// active controller, it periodically hands leadership back to preferred
-// replicas (after a failover every partition of the dead broker stays on
-// its substitute until then).
-func (c *cluster) rebalanceLeaders() {
+// adjustLeaders runs, every leader.imbalance.check.interval.seconds while
+// this node is the active controller, Kafka's two periodic elections: one for
+// offline partitions that have become electable (unclean ones where
+// unclean.leader.election.enable allows them, e.g. after a controller
+// restarted with the static key on), and, with auto.leader.rebalance.enable,
+// handing leadership back to preferred replicas (after a failover every
+// partition of the dead broker stays on its substitute until then).
+func (c *cluster) adjustLeaders() {
 	for c.ctx.Err() == nil {
 		c.sleep(c.cfg.LeaderImbalanceCheck)
 		if c.raft.LeaderID() != ctrl.RaftID(c.n.cfg.NodeID) {
 			continue
 		}
-		err := c.raft.ElectPreferredLeaders(func(moved int, err error) {
-			if err == nil && moved > 0 {
-				c.n.log.Info("moved leaderships back to preferred replicas", "partitions", moved)
-			}
-		})
-		if err != nil && !errors.Is(err, ctrl.ErrNotLeader) && c.ctx.Err() == nil {
-			c.n.log.Warn("preferred leader election failed", "err", err)
+		c.periodicElection("offline", c.raft.ElectOfflineLeaders, "elected leaders for offline partitions")
+		if c.cfg.AutoLeaderRebalance {
+			c.periodicElection("preferred", c.raft.ElectPreferredLeaders, "moved leaderships back to preferred replicas")
 		}
+	}
+}
+
+func (c *cluster) periodicElection(kind string, elect func(func(int, error)) error, done string) {
+	err := elect(func(moved int, err error) {
+		if err == nil && moved > 0 {
+			c.n.log.Info(done, "partitions", moved)
+		}
+	})
+	if err != nil && !errors.Is(err, ctrl.ErrNotLeader) && c.ctx.Err() == nil {
+		c.n.log.Warn("periodic leader election failed", "kind", kind, "err", err)
 	}
 }
