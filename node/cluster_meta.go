@@ -120,7 +120,7 @@ func (c *cluster) applyPartition(s *ctrl.State, t *topic, p *partition, cp ctrl.
 		l.SetConfig(lc)
 	}
 	ps := repl.PartitionState{Leader: cp.Leader, LeaderEpoch: cp.LeaderEpoch, PartitionEpoch: cp.PartitionEpoch,
-		Replicas: st.Replicas, ISR: st.ISR}
+		Replicas: st.Replicas, ISR: st.ISR, Adding: cp.AddingReplicas}
 	if cp.Leader == me {
 		c.becomeLeader(t, p, ps)
 	} else {

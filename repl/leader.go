@@ -30,6 +30,9 @@ type PartitionState struct {
 	PartitionEpoch int32
 	Replicas       []int32 // assignment order
 	ISR            []int32
+	// Adding are the replicas a reassignment is adding (in Replicas too):
+	// until they join the ISR they do not count as missing from it.
+	Adding []int32
 }
 
 // AlterRequest is an AlterPartition proposal for one partition.
@@ -77,6 +80,7 @@ type Leader struct {
 	epoch          int32
 	partitionEpoch int32
 	replicas       []int32
+	adding         int // how many of replicas a reassignment is adding
 	isr            isrState
 	followers      map[int32]*follower
 	hw             int64
@@ -109,6 +113,7 @@ func NewLeader(cfg LeaderConfig, log LeaderLog, st PartitionState, hw int64) *Le
 func (l *Leader) applyStateLocked(st PartitionState) {
 	l.partitionEpoch = st.PartitionEpoch
 	l.replicas = slices.Clone(st.Replicas)
+	l.adding = len(st.Adding)
 	l.isr = isrState{committed: slices.Clone(st.ISR)}
 	now := l.cfg.Clock.Now()
 	for _, id := range l.replicas {
@@ -177,11 +182,13 @@ func (l *Leader) ISR() (isr []int32, pending bool) {
 }
 
 // UnderReplicated reports ISR < replicas and UnderMinISR ISR <
-// min.insync.replicas (the metrics). Safe for concurrent use.
+// min.insync.replicas (the metrics). As in Kafka, replicas a reassignment is
+// still adding do not count: a partition moving to new brokers is not
+// under-replicated for it. Safe for concurrent use.
 func (l *Leader) UnderReplicated() (under, underMin bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.isr.committed) < len(l.replicas), len(l.isr.committed) < l.cfg.MinISR
+	return len(l.isr.committed) < len(l.replicas)-l.adding, len(l.isr.committed) < l.cfg.MinISR
 }
 
 // CheckAppend is asked before a produce is appended: acks=all with fewer

@@ -81,3 +81,31 @@ func (m *memFollowerLog) TruncateTo(int64) error { return nil }
 func (m *memFollowerLog) AppendReplica([]byte, func(segstore.AppendResult)) (int64, error) {
 	return 0, errors.New("memFollowerLog: no appends")
 }
+
+// Replicas a reassignment is adding do not make a partition under-replicated
+// (Kafka's replicationFactor = replicas - adding); a missing original does.
+func TestUnderReplicatedIgnoresAddingReplicas(t *testing.T) {
+	r := newLeaderRig(t, 2, []int32{1, 2, 3}, 10)
+	if under, _ := r.l.UnderReplicated(); under {
+		t.Fatal("full ISR reported under-replicated")
+	}
+	st := PartitionState{Leader: 1, LeaderEpoch: 3, PartitionEpoch: 11, Replicas: []int32{1, 2, 3, 4}, ISR: []int32{1, 2, 3},
+		Adding: []int32{4}}
+	if !r.l.UpdateState(st) {
+		t.Fatal("UpdateState refused the same epoch")
+	}
+	if under, _ := r.l.UnderReplicated(); under {
+		t.Fatal("under-replicated while only the adding replica 4 is out of the ISR")
+	}
+	st.PartitionEpoch, st.ISR = 12, []int32{1, 2}
+	r.l.UpdateState(st)
+	if under, _ := r.l.UnderReplicated(); !under {
+		t.Fatal("not under-replicated with original replica 3 out of the ISR")
+	}
+	st.PartitionEpoch, st.ISR, st.Adding = 13, []int32{1, 2, 3}, nil // the reassignment is cancelled
+	st.Replicas = []int32{1, 2, 3}
+	r.l.UpdateState(st)
+	if under, _ := r.l.UnderReplicated(); under {
+		t.Fatal("under-replicated after the reassignment was cancelled")
+	}
+}
