@@ -22,6 +22,17 @@ import (
 // same data is fast. Along the way the configs' validation and describe
 // answers are checked through kadm.
 func TestClusterReplicationThrottle(t *testing.T) {
+	testReplicationThrottle(t, followerThrottledRate, followerThrottledReplicas)
+}
+
+// TestClusterReplicationThrottleLeader: the same with the leader's side,
+// leader.replication.throttled.rate and leader.replication.throttled.replicas:
+// the leader leaves the partition out of its fetch answers while over quota.
+func TestClusterReplicationThrottleLeader(t *testing.T) {
+	testReplicationThrottle(t, leaderThrottledRate, leaderThrottledReplicas)
+}
+
+func testReplicationThrottle(t *testing.T, rateKey, replicasKey string) {
 	tc := startCluster(t, 3, nil)
 	tc.waitBrokers(3)
 	ctx := testCtx(t)
@@ -75,27 +86,27 @@ func TestClusterReplicationThrottle(t *testing.T) {
 	}
 
 	// Validation: a bad list, a bad rate, a static broker key.
-	bad, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: followerThrottledReplicas, Value: ptr("0:x")}}, topic)
+	bad, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: replicasKey, Value: ptr("0:x")}}, topic)
 	if err != nil || len(bad) != 1 || !errors.Is(bad[0].Err, kerr.InvalidConfig) {
 		t.Fatalf("bad throttled replicas list: %v %+v", err, bad)
 	}
-	badB, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: followerThrottledRate, Value: ptr("-5")}})
+	badB, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: rateKey, Value: ptr("-5")}})
 	if err != nil || len(badB) != 1 || !errors.Is(badB[0].Err, kerr.InvalidConfig) {
 		t.Fatalf("negative rate: %v %+v", err, badB)
 	}
-	badB, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: followerThrottledRate, Value: ptr("1")},
+	badB, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: rateKey, Value: ptr("1")},
 		{Name: "num.partitions", Value: ptr("3")}})
 	if err != nil || len(badB) != 1 || !errors.Is(badB[0].Err, kerr.InvalidRequest) {
 		t.Fatalf("static key with a rate: %v %+v", err, badB)
 	}
 
-	// The throttle: 2 MB/s for followers cluster-wide, every replica of the topic.
+	// The throttle: 2 MB/s cluster-wide, every replica of the topic.
 	const rate = 2_000_000
-	setB, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: followerThrottledRate, Value: ptr("2000000")}})
+	setB, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: rateKey, Value: ptr("2000000")}})
 	if err != nil || len(setB) != 1 || setB[0].Err != nil {
 		t.Fatalf("set rate: %v %+v", err, setB)
 	}
-	setT, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: followerThrottledReplicas, Value: ptr("*")}}, topic)
+	setT, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: replicasKey, Value: ptr("*")}}, topic)
 	if err != nil || len(setT) != 1 || setT[0].Err != nil {
 		t.Fatalf("set throttled replicas: %v %+v", err, setT)
 	}
@@ -111,7 +122,7 @@ func TestClusterReplicationThrottle(t *testing.T) {
 	}
 	found := false
 	for _, c := range rcs[0].Configs {
-		if c.Key == followerThrottledRate {
+		if c.Key == rateKey {
 			found = true
 			if c.Value == nil || *c.Value != "2000000" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
 				t.Errorf("described %s = %v from %v", c.Key, c.MaybeValue(), c.Source)
@@ -119,7 +130,7 @@ func TestClusterReplicationThrottle(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("broker %d does not describe %s", added, followerThrottledRate)
+		t.Errorf("broker %d does not describe %s", added, rateKey)
 	}
 
 	reassign := func(target []int32) time.Duration {
@@ -147,11 +158,11 @@ func TestClusterReplicationThrottle(t *testing.T) {
 	}
 
 	// Remove the throttle; copying the same data to the third broker is fast.
-	delB, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: followerThrottledRate}})
+	delB, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: rateKey}})
 	if err != nil || len(delB) != 1 || delB[0].Err != nil {
 		t.Fatalf("delete rate: %v %+v", err, delB)
 	}
-	delT, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: followerThrottledReplicas}}, topic)
+	delT, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: replicasKey}}, topic)
 	if err != nil || len(delT) != 1 || delT[0].Err != nil {
 		t.Fatalf("delete throttled replicas: %v %+v", err, delT)
 	}
