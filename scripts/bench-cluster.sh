@@ -15,13 +15,14 @@
 # while the producer ran. CLUSTER_OPTS adds --override flags to every
 # cluster node (e.g. "--override log.follower.page.cache=keep").
 # Memory is settled before each setup starts: the previous setup's data is
-# deleted, then SETTLE seconds (5) pass. On a VM that hands freed memory back
-# to its host (free page reporting, as on this project's Firecracker VMs)
-# page-cache pages the guest reuses at once cost ~12x less than pages the
-# host must fault in again (`dd` of 1 GB: 0.19 s vs 2.3 s of system time), so
-# without the pause whichever setup starts right after a delete runs on warm
-# memory and the ratio measures that instead of replication. With it, both
-# setups start from host-returned memory. SETTLE=0 restores the old order.
+# deleted, then the script waits until the guest has handed the freed memory
+# back to its host (free page reporting, as on this project's Firecracker
+# VMs: until /sys/module/page_reporting/parameters/reported_kib stops growing
+# for 3 s; elsewhere SETTLE seconds, default 5). Page-cache pages the guest
+# reuses at once cost ~12x less than pages the host must fault in again (`dd`
+# of 1 GB: 0.19 s vs 2.3 s of system time), so without the wait whichever
+# setup starts right after a delete runs on warm memory and the ratio
+# measures that instead of replication. SETTLE=0 skips the wait.
 #   RUNS=3 RECORDS=300000 scripts/bench-cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,7 +89,19 @@ stop_all() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
   rm -rf "$WORK/single" "$WORK"/n[123]
-  sleep "${SETTLE:-5}"
+  settle
+}
+
+settle() {
+  local f=/sys/module/page_reporting/parameters/reported_kib prev cur quiet=0
+  [ "${SETTLE:-5}" = 0 ] && return
+  if [ ! -r "$f" ]; then sleep "${SETTLE:-5}"; return; fi
+  prev=$(cat "$f")
+  for _ in $(seq 120); do # at most 60 s
+    sleep 0.5
+    cur=$(cat "$f")
+    if [ "$cur" = "$prev" ]; then quiet=$((quiet + 1)); [ "$quiet" -ge 6 ] && return; else quiet=0 prev=$cur; fi
+  done
 }
 
 rows="$WORK/rows"
