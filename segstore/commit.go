@@ -34,8 +34,9 @@ type group struct {
 	writeOp int // index in ops, -1 if none
 	syncOp  int // index in ops, -1 if none
 	// stage is the staged block-aligned image of a direct write, nil for a
-	// write through the page cache (direct.go).
+	// write through the page cache (direct.go); end is where its data ends.
 	stage []byte
+	end   int64
 }
 
 // committer is group commit: one goroutine takes every append queued since
@@ -156,6 +157,7 @@ func (c *committer) round() {
 	if len(c.ops) > 0 {
 		start := time.Now()
 		c.eng.Do(c.ops)
+		c.directStats()
 		rs := Round{Appends: len(c.work) - len(c.deferred), Took: time.Since(start)}
 		c.rounds.Add(1)
 		for i := range c.ops {
@@ -186,11 +188,15 @@ func (c *committer) round() {
 		default:
 		}
 	}
+	failed := false
+	for i := range c.ops {
+		failed = failed || c.ops[i].Err != nil
+	}
 	for gi := range c.groups {
 		c.groups[gi].log.cidx = -1
 		c.groups[gi].stage = nil
 	}
-	c.endStageRound()
+	c.endStageRound(failed)
 	clear(c.work) // drop buffer and callback references
 }
 
@@ -213,16 +219,21 @@ func (c *committer) plan(g *group, now time.Time) {
 	seg := l.active()
 	first := &c.work[g.items[0]]
 	if seg.size > 0 && l.shouldRoll(seg, seg.size+int64(len(first.buf)), first.last, now) {
+		seg.acquire() // a concurrent DeleteLog must not close it under finishRoll
 		l.mu.Unlock()
 		// The old segment is made durable before any byte goes to the new one:
 		// otherwise a crash could keep the new segment's data and lose the old
 		// one's tail, leaving a hole in the offsets.
 		l.finishRoll(seg)
-		ns, err := l.roll(first.base)
+		seg.release()
 		l.mu.Lock()
+		err := l.err // finishRoll's cut or sync may have failed
+		l.mu.Unlock()
+		var ns *segment
 		if err == nil {
-			err = l.err // finishRoll's sync may have failed
+			ns, err = l.roll(first.base)
 		}
+		l.mu.Lock()
 		if err != nil {
 			c.abortLocked(g, err)
 			l.mu.Unlock()
@@ -253,7 +264,7 @@ func (c *committer) plan(g *group, now time.Time) {
 	}
 	file, off := seg.f, g.pos
 	if l.directReadyLocked(seg) {
-		g.stage = c.stageDirect(seg, g.pos, c.bufs[bufStart:])
+		g.stage, g.end = c.stageDirect(seg, g.pos, c.bufs[bufStart:]), end
 		c.bufs = append(c.bufs[:bufStart], g.stage)
 		file, off = seg.dw.f, g.pos&^(directAlign-1)
 	}

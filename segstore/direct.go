@@ -1,9 +1,11 @@
 package segstore
 
 import (
+	"errors"
 	"unsafe"
 
 	"github.com/sluicemq/sluice/ioring/vfs"
+	"golang.org/x/sys/unix"
 )
 
 // Direct writes: a cold log (coldpages.go) writes with O_DIRECT where the
@@ -37,10 +39,11 @@ type directState struct {
 // not be read). Called by the committer with l.mu held.
 func (l *Log) directReadyLocked(seg *segment) bool {
 	st := l.store
+	d := &seg.dw
 	if !l.cold || st.noDirect.Load() {
+		seg.closeDirectLocked() // a log turned leader keeps no idle descriptor
 		return false
 	}
-	d := &seg.dw
 	if d.f == nil {
 		dfs, ok := st.fs.(vfs.DirectFS)
 		if !ok {
@@ -48,13 +51,19 @@ func (l *Log) directReadyLocked(seg *segment) bool {
 			return false
 		}
 		f, err := dfs.OpenDirect(segName(seg.dir, seg.base, ".log"))
-		if err != nil {
-			// Typically EINVAL: the file system has no O_DIRECT (tmpfs).
-			// Every log shares it, so stop trying; cold logs drop pages.
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+			// The file system has no O_DIRECT. Every log shares it, so stop
+			// trying; cold logs drop their pages instead.
 			if st.noDirect.CompareAndSwap(false, true) {
 				st.log.Info("direct I/O unavailable, follower logs write through the page cache",
 					"dir", l.dir, "err", err)
 			}
+			return false
+		}
+		if err != nil {
+			// Out of descriptors or memory: this write goes through the
+			// page cache; the next one tries again.
+			st.log.Warn("open for direct I/O", "dir", l.dir, "err", err)
 			return false
 		}
 		d.f = f
@@ -110,11 +119,28 @@ func (c *committer) stageBuf(n int) []byte {
 // maxIdleStage bounds the arena kept between rounds.
 const maxIdleStage = 64 << 20
 
-// endStageRound resets the arena for the next round.
-func (c *committer) endStageRound() {
+// endStageRound resets the arena for the next round. After a round with a
+// failed op the arena is abandoned, not reused: a broken ring may still be
+// reading it, and a late write of a rewritten block would put another log's
+// bytes over acknowledged ones.
+func (c *committer) endStageRound(failed bool) {
 	c.staged = 0
-	if len(c.stage) > maxIdleStage {
+	if failed || len(c.stage) > maxIdleStage {
 		c.stage = nil
+	}
+}
+
+// directStats makes the round's write counts logical for direct writes: an
+// op's N includes the rewritten partial block and the padding.
+func (c *committer) directStats() {
+	for gi := range c.groups {
+		g := &c.groups[gi]
+		if g.stage == nil || g.writeOp < 0 {
+			continue
+		}
+		w := &c.ops[g.writeOp]
+		prefix := g.pos & (directAlign - 1)
+		w.N = max(0, min(w.N-prefix, g.end-g.pos))
 	}
 }
 
@@ -135,22 +161,32 @@ func (d *directState) afterDirectWriteLocked(stage []byte, pos, size int64) {
 	d.padded = size%directAlign != 0
 }
 
-// cutPaddingLocked truncates seg's file to its size if a direct write left
-// zeros past it, and syncs the cut. Called with l.mu held and no write of seg
-// in flight (the committer rolling it, or Close after the committers
-// stopped): a cut racing a direct write would chop that write.
-func (seg *segment) cutPaddingLocked() error {
+// truncatePaddingLocked truncates seg's file to its size if a direct write
+// left zeros past it; cut says it did, and the caller must sync. Called with
+// l.mu held and no write of seg in flight (the committer, or Close after the
+// committers stopped): a cut racing a direct write would chop that write.
+func (seg *segment) truncatePaddingLocked() (cut bool, err error) {
 	if !seg.dw.padded {
-		return nil
+		return false, nil
 	}
 	if err := seg.f.Truncate(seg.size); err != nil {
-		return storageErr("truncate direct-write padding", err)
-	}
-	if err := seg.f.Sync(); err != nil {
-		return storageErr("fdatasync after cutting padding", err)
+		return false, storageErr("truncate direct-write padding", err)
 	}
 	seg.dw.padded = false
-	return nil
+	return true, nil
+}
+
+// cutPaddingLocked is truncatePaddingLocked followed by the sync. Same
+// contract; for Close and truncate-fully, where holding l.mu over the sync
+// costs nothing.
+func (seg *segment) cutPaddingLocked() error {
+	cut, err := seg.truncatePaddingLocked()
+	if err == nil && cut {
+		if err = seg.f.Sync(); err != nil {
+			err = storageErr("fdatasync after cutting padding", err)
+		}
+	}
+	return err
 }
 
 // closeDirectLocked closes seg's O_DIRECT handle, if any. Its writes are

@@ -26,10 +26,10 @@ func (l *Log) roll(base int64) (*segment, error) {
 func (l *Log) finishRoll(old *segment) {
 	l.mu.Lock()
 	// A rolled segment's file must end at its size: recovery trusts the
-	// size of every segment but the last.
-	err := old.cutPaddingLocked()
+	// size of every segment but the last. The cut is synced with the data.
+	cut, err := old.truncatePaddingLocked()
 	old.closeDirectLocked()
-	needSync := old.synced < old.size
+	needSync := old.synced < old.size || cut
 	size := old.size
 	l.mu.Unlock()
 	if needSync && err == nil {

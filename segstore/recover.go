@@ -86,7 +86,7 @@ func (st *Store) openLog(topic string, partition int32, dir string, recoveryPoin
 				return nil, rerr
 			}
 			if cut {
-				st.log.Warn("truncated a torn, corrupt or zero-padded log tail", "dir", dir, "segment", base, "kept_bytes", s.size)
+				st.log.Warn("truncated a torn or corrupt log tail", "dir", dir, "segment", base, "kept_bytes", s.size)
 				l.dropAfter(i)
 				break
 			}
@@ -257,11 +257,34 @@ func (s *segment) recover(epochs *epochCache, indexInterval int64) (cut bool, er
 		pos += h.Size()
 	}
 	if pos < s.size {
+		padding := s.isPadding(pos)
 		if err := s.f.Truncate(pos); err != nil {
 			return false, storageErr("truncate torn tail", err)
 		}
 		s.size = pos
-		cut = true
+		// A direct write's zero padding is not a torn tail: nothing after
+		// it is suspect, so later segments stay.
+		cut = !padding
 	}
 	return cut, nil
+}
+
+// isPadding reports whether the bytes from pos to the end of the file are
+// what a direct write leaves after its data (direct.go): fewer than one
+// block of zeros, ending on a block boundary.
+func (s *segment) isPadding(pos int64) bool {
+	n := s.size - pos
+	if s.size%directAlign != 0 || n <= 0 || n >= directAlign {
+		return false
+	}
+	b := make([]byte, n)
+	if _, err := s.f.ReadAt(b, pos); err != nil && err != io.EOF {
+		return false
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

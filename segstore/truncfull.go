@@ -78,6 +78,17 @@ func (l *Log) restartAtLocked(offset int64) ([]*segment, error) {
 			return nil, l.err
 		}
 	}
+	if keep > 0 {
+		// The old active segment, if it survives until the cleanup below, is
+		// no longer last once the new one exists: recovery trusts its size.
+		old := l.segs[keep-1]
+		err := old.cutPaddingLocked()
+		old.closeDirectLocked()
+		if err != nil {
+			l.err = err
+			return nil, l.err
+		}
+	}
 	ns, err := createSegment(fs, l.dir, offset) // synced with its directory
 	if err != nil {
 		l.err = storageErr("truncate fully: create segment", err)
