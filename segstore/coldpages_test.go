@@ -42,24 +42,35 @@ func residentPages(t *testing.T, path string) (resident, total int) {
 	return resident, len(vec)
 }
 
-// A cold log's synced pages leave the page cache; a normal log's stay. Needs
-// a real file system with a page cache (not tmpfs, where the pages are the
-// file).
+// diskStore opens a Store in a fresh directory on a real file system with a
+// page cache, skipping the test on tmpfs (where the pages are the file). A
+// nil cfg.Engine gets the "auto" engine; Dir and Logger are set here.
+func diskStore(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	cfg.Dir = t.TempDir()
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(cfg.Dir, &sfs); err != nil || sfs.Type == unix.TMPFS_MAGIC {
+		t.Skipf("%s is tmpfs (or statfs failed: %v): no page cache", cfg.Dir, err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Engine == nil {
+		eng, err := ioring.New(ioring.Options{Engine: "auto", Logger: cfg.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Engine = eng
+	}
+	st, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// With direct writes off, a cold log's synced pages leave the page cache; a
+// normal log's stay.
 func TestColdWritesDropSyncedPages(t *testing.T) {
-	dir := t.TempDir()
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err != nil || fs.Type == unix.TMPFS_MAGIC {
-		t.Skipf("%s is tmpfs (or statfs failed: %v): no page cache to drop", dir, err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := ioring.New(ioring.Options{Engine: "auto", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Open(Config{Dir: dir, Engine: eng, Flush: FlushAck, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := diskStore(t, Config{Flush: FlushAck, NoDirectWrites: true})
 	defer st.Close()
 	f := func(p int32, cold bool) (resident, total int) {
 		t.Helper()

@@ -23,16 +23,12 @@ func TestDirectColdHotCoherencyRealFS(t *testing.T) {
 	for _, engine := range []string{"uring", "sync"} {
 		for _, flush := range []FlushPolicy{FlushAck, FlushOS} {
 			t.Run(engine+"/"+fmt.Sprint(flush), func(t *testing.T) {
-				dir := t.TempDir()
-				quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-				eng, err := ioring.New(ioring.Options{Engine: engine, Logger: quiet})
+				eng, err := ioring.New(ioring.Options{Engine: engine, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				if err != nil {
 					t.Skip(err)
 				}
-				st, err := Open(Config{Dir: dir, Engine: eng, Flush: flush, Logger: quiet})
-				if err != nil {
-					t.Fatal(err)
-				}
+				st := diskStore(t, Config{Engine: eng, Flush: flush})
+				dir := st.cfg.Dir
 				l, err := st.CreateLog("c", 0, LogConfig{SegmentBytes: 64 << 10})
 				if err != nil {
 					t.Fatal(err)

@@ -3,14 +3,11 @@ package segstore
 import (
 	"bytes"
 	"errors"
-	"io"
-	"log/slog"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/sluicemq/sluice/ioring"
 	"github.com/sluicemq/sluice/ioring/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -108,20 +105,7 @@ func TestDirectWritesLayout(t *testing.T) {
 // On a real file system a cold log's writes bypass the page cache
 // entirely, and the io_uring engine handles the aligned writes.
 func TestDirectWritesSkipPageCache(t *testing.T) {
-	dir := t.TempDir()
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(dir, &sfs); err != nil || sfs.Type == unix.TMPFS_MAGIC {
-		t.Skipf("%s is tmpfs (or statfs failed: %v): no direct I/O", dir, err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := ioring.New(ioring.Options{Engine: "auto", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Open(Config{Dir: dir, Engine: eng, Flush: FlushAck, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := diskStore(t, Config{Flush: FlushAck})
 	l, err := st.CreateLog("direct", 0, LogConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +120,7 @@ func TestDirectWritesSkipPageCache(t *testing.T) {
 		want = append(want, b)
 	}
 	if st.noDirect.Load() {
-		t.Fatalf("%s refused O_DIRECT", dir)
+		t.Fatalf("%s refused O_DIRECT", st.cfg.Dir)
 	}
 	path := filepath.Join(l.Dir(), "00000000000000000000.log")
 	if resident, total := residentPages(t, path); resident != 0 {
