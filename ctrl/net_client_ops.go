@@ -140,14 +140,7 @@ func (c *Client) ElectLeaders(ctx context.Context, unclean bool, parts map[strin
 	if res != nil { // answered by Local
 		return res, nil
 	}
-	res = map[string]map[int32]error{}
-	for topic, ps := range resp.Results {
-		res[topic] = map[int32]error{}
-		for p, e := range ps {
-			res[topic][p] = fromRPCErr(e)
-		}
-	}
-	return res, nil
+	return resp.decode(), nil
 }
 
 // ControlledShutdown moves the broker's leaderships away and fences it; the broker may exit once it returns nil.

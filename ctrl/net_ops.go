@@ -84,6 +84,17 @@ type rpcElectResults struct {
 	Results map[string]map[int32]rpcErr `json:"results"`
 }
 
+// decode turns the wire results back into per-partition errors.
+func (r rpcElectResults) decode() map[string]map[int32]error {
+	res := map[string]map[int32]error{}
+	for topic, ps := range r.Results {
+		for p, e := range ps {
+			setPartResult(res, topic, p, fromRPCErr(e))
+		}
+	}
+	return res
+}
+
 type rpcControlledShutdown struct {
 	BrokerID int32 `json:"brokerId"`
 	Epoch    int64 `json:"epoch"`

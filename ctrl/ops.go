@@ -105,11 +105,8 @@ func (n *Node) ElectOfflineLeaders(done func(int, error)) error {
 func (n *Node) proposeElections(changes func(*State) []ChangePartition, done func(int, error)) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.err != nil {
-		return n.err
-	}
-	if !n.leading {
-		return ErrNotLeader
+	if err := n.activeLocked(); err != nil {
+		return err
 	}
 	cs := changes(n.state)
 	if len(cs) == 0 {

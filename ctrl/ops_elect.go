@@ -25,12 +25,7 @@ func (n *Node) ElectLeaders(unclean bool, parts map[string][]int32, done func(ma
 		return err
 	}
 	res := map[string]map[int32]error{}
-	set := func(topic string, i int32, err error) {
-		if res[topic] == nil {
-			res[topic] = map[int32]error{}
-		}
-		res[topic][i] = err
-	}
+	set := func(topic string, i int32, err error) { setPartResult(res, topic, i, err) }
 	var cs []ChangePartition
 	visit := func(name string, i int32) {
 		if _, dup := res[name][i]; dup {
@@ -188,4 +183,12 @@ func (n *Node) waitApplied(ctx context.Context, after uint64) uint64 {
 			return idx
 		}
 	}
+}
+
+// setPartResult records err for topic-i in a per-partition result map.
+func setPartResult(res map[string]map[int32]error, topic string, i int32, err error) {
+	if res[topic] == nil {
+		res[topic] = map[int32]error{}
+	}
+	res[topic][i] = err
 }

@@ -83,14 +83,7 @@ func (c *Client) AlterReassignments(ctx context.Context, targets []ReassignTarge
 	if res != nil { // answered by Local
 		return res, nil
 	}
-	res = map[string]map[int32]error{}
-	for topic, ps := range resp.Results {
-		res[topic] = map[int32]error{}
-		for p, e := range ps {
-			res[topic][p] = fromRPCErr(e)
-		}
-	}
-	return res, nil
+	return resp.decode(), nil
 }
 
 // ListReassignments returns the active controller's reassignments in progress (parts nil: all).

@@ -27,12 +27,7 @@ func (n *Node) AlterReassignments(targets []ReassignTarget, allowRFChange bool, 
 		return err
 	}
 	res := map[string]map[int32]error{}
-	set := func(topic string, i int32, err error) {
-		if res[topic] == nil {
-			res[topic] = map[int32]error{}
-		}
-		res[topic][i] = err
-	}
+	set := func(topic string, i int32, err error) { setPartResult(res, topic, i, err) }
 	named := map[string]map[int32]int{}
 	for _, tg := range targets {
 		if named[tg.Topic] == nil {
