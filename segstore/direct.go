@@ -19,8 +19,8 @@ import (
 // (kept in memory) followed by the appends and zero padding up to the next
 // block boundary, and writes that. The file therefore runs up to one block
 // past the segment's size, in zeros. The padding is cut off when the segment
-// rolls and at clean shutdown; after a crash, recovery cuts it like any torn
-// tail. Readers never look past size, and the kernel keeps the page cache
+// rolls and at clean shutdown; after a crash, recovery cuts it (as padding,
+// not as a torn tail: later segments stay; recover.go isPadding). Readers never look past size, and the kernel keeps the page cache
 // coherent for the buffered reads (sendfile) of what direct writes wrote.
 
 const directAlign = vfs.DirectAlign
