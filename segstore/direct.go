@@ -20,8 +20,9 @@ import (
 // block boundary, and writes that. The file therefore runs up to one block
 // past the segment's size, in zeros. The padding is cut off when the segment
 // rolls and at clean shutdown; after a crash, recovery cuts it (as padding,
-// not as a torn tail: later segments stay; recover.go isPadding). Readers never look past size, and the kernel keeps the page cache
-// coherent for the buffered reads (sendfile) of what direct writes wrote.
+// not as a torn tail: later segments stay; recover.go isPadding). Readers
+// never look past size, and the kernel keeps the page cache coherent for the
+// buffered reads (sendfile) of what direct writes wrote.
 
 const directAlign = vfs.DirectAlign
 
